@@ -1,0 +1,1 @@
+//! Control and status API: snapshot types, HTTP server and client

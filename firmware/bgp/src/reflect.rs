@@ -1,0 +1,1 @@
+//! RFC 4456 route reflection rules.

@@ -1,0 +1,1 @@
+//! Userspace WireGuard and IPIP datapath on a TUN device, for kernels without them

@@ -1,0 +1,1 @@
+//! Kernel programming over rtnetlink and generic netlink: routes, IPIP and WireGuard links

@@ -1,0 +1,3 @@
+//! routerd: the router daemon and init
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! SAM enrollment: leaf claims, RR admission, authenticated RR sets (sans-IO)

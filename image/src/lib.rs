@@ -1,0 +1,1 @@
+//! Firmware image builder: kernel, initramfs, GPT disk, qcow2

@@ -1,0 +1,1 @@
+//! System tests: network namespaces, real BGP peers, QEMU guests

@@ -1,0 +1,3 @@
+//! routerd-tool: provision, inspect, status and demo commands
+
+fn main() {}
