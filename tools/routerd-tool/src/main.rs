@@ -1,3 +1,30 @@
-//! routerd-tool: provision, inspect, status and demo commands
+//! `routerd-tool`: the operator's command line for routerd.
+//!
+//! Each subcommand lives in its own module; this file only parses arguments and maps
+//! results to exit codes (0 success, 1 failure of the checked condition, 2 usage or
+//! input error).
 
-fn main() {}
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "routerd-tool", version, about = "Provision, inspect and operate routerd routers")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show per-peer BGP state and prefix counts of a running router.
+    Peers(peers::Args),
+}
+
+mod peers;
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Peers(a) => peers::run(a),
+    };
+    std::process::exit(code);
+}

@@ -17,3 +17,26 @@
 
 mod types;
 pub use types::*;
+
+impl Message {
+    /// Parse exactly one message (header included).
+    ///
+    /// Never panics. Session-ending errors return the NOTIFICATION to send.
+    pub fn parse(bytes: &[u8], ctx: &ParseCtx) -> Result<Message, ParseError> {
+        let _ = (bytes, ctx);
+        unimplemented!("wire codec is being written")
+    }
+
+    /// Append this message, header included, to `out`.
+    pub fn emit(&self, ctx: &ParseCtx, out: &mut Vec<u8>) {
+        let _ = (ctx, out);
+        unimplemented!("wire codec is being written")
+    }
+}
+
+/// Length of the first complete message in `buf`: `Ok(None)` when more bytes are needed,
+/// `Err` when the header is invalid (bad marker, length outside 19..=4096).
+pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, ParseError> {
+    let _ = buf;
+    unimplemented!("wire codec is being written")
+}
