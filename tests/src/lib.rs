@@ -1,1 +1,54 @@
-//! System tests: network namespaces, real BGP peers, QEMU guests
+//! Harness for routerd's system tests.
+//!
+//! The named test targets under `tests/` (`interop`, `config`, `kernel`, `sam`, `api`,
+//! `image_boot`, `gate`, ...) use these building blocks:
+//! - [`netns`]: network namespaces, veths and bridges that clean themselves up, and
+//!   processes inside them killed by PID on drop.
+//!
+//! Every object here is named uniquely per test process so tests can run in parallel,
+//! and everything it creates is removed on drop, also when a test fails.
+
+pub mod netns;
+
+/// True when the tests can create network namespaces (root with `ip` available).
+/// System tests call [`require_root`] instead of silently passing.
+pub fn can_use_netns() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// Panics with a clear message unless the tests run as root: system tests never skip
+/// silently. Set `ROUTERD_SKIP_SYSTEM_TESTS=1` to skip them on purpose (prints why).
+pub fn require_root() -> bool {
+    if std::env::var_os("ROUTERD_SKIP_SYSTEM_TESTS").is_some() {
+        eprintln!("skipped: ROUTERD_SKIP_SYSTEM_TESTS is set");
+        return false;
+    }
+    assert!(
+        can_use_netns(),
+        "system tests need root (network namespaces); run them as root or set ROUTERD_SKIP_SYSTEM_TESTS=1"
+    );
+    true
+}
+
+/// Path of a binary built from this workspace (`routerd`, `routerd-tool`, ...), building
+/// it first if needed. Uses the same profile as the test run.
+pub fn workspace_binary(name: &str) -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    let path = target.join(profile).join(name);
+    let mut cmd = std::process::Command::new(env!("CARGO"));
+    cmd.current_dir(&root).args(["build", "--quiet", "--bin", name]);
+    if profile == "release" {
+        cmd.arg("--release");
+    }
+    let status = cmd.status().expect("run cargo build");
+    assert!(status.success(), "cargo build --bin {name} failed");
+    path
+}

@@ -1,0 +1,206 @@
+//! Network namespaces, links and processes for tests, removed on drop.
+//!
+//! Names are `<tag>-<pid>-<n>` cut to 15 bytes' worth of uniqueness where the kernel
+//! needs it (interface names). Processes started with [`Netns::spawn`] are killed by
+//! PID when their [`Proc`] guard drops; a [`Netns`] kills every PID still inside it
+//! (`ip netns pids`) before deleting itself.
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A short name unique to this process and call: `<tag><pid%100000>n<k>`.
+pub fn unique(tag: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{tag}{}n{n}", std::process::id() % 100_000)
+}
+
+/// Runs a command and panics with its output when it fails.
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Runs `ip <args>` and panics on failure.
+pub fn ip(args: &[&str]) -> Output {
+    run(Command::new("ip").args(args))
+}
+
+/// A network namespace with `lo` up; deleted (after killing its processes) on drop.
+#[derive(Debug)]
+pub struct Netns {
+    name: String,
+}
+
+impl Netns {
+    /// Creates a namespace named uniquely from `tag`.
+    pub fn new(tag: &str) -> Netns {
+        let name = unique(tag);
+        ip(&["netns", "add", &name]);
+        let ns = Netns { name };
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// The namespace's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A command that runs inside the namespace.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name]).arg(program);
+        c
+    }
+
+    /// Runs `ip <args>` inside the namespace; panics on failure.
+    pub fn ip(&self, args: &[&str]) -> Output {
+        run(Command::new("ip").args(["-n", &self.name]).args(args))
+    }
+
+    /// Runs a program inside the namespace; returns its output whatever the status.
+    pub fn exec(&self, program: &str, args: &[&str]) -> Output {
+        self.command(program)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("spawn {program}: {e}"))
+    }
+
+    /// Starts a long-running process inside the namespace, stdout and stderr to `log`.
+    pub fn spawn(&self, program: impl AsRef<std::ffi::OsStr>, args: &[&str], log: &Path) -> Proc {
+        let file = std::fs::File::create(log).expect("create log");
+        let err = file.try_clone().expect("clone log");
+        let child = self
+            .command(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(file)
+            .stderr(err)
+            .spawn()
+            .expect("spawn in netns");
+        Proc { child: Some(child) }
+    }
+
+    /// Adds an address to an interface and sets it up.
+    pub fn addr(&self, dev: &str, cidr: &str) {
+        self.ip(&["addr", "add", cidr, "dev", dev]);
+        self.ip(&["link", "set", dev, "up"]);
+    }
+
+    /// Enables IPv4 forwarding.
+    pub fn forwarding(&self) {
+        run(self.command("sysctl").args(["-qw", "net.ipv4.ip_forward=1"]));
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        if let Ok(out) = Command::new("ip").args(["netns", "pids", &self.name]).output() {
+            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                let _ = Command::new("kill").args(["-9", pid]).status();
+            }
+        }
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+    }
+}
+
+/// A veth pair between two namespaces: `a_if` in `a`, `b_if` in `b`, both up.
+pub fn veth(a: &Netns, a_if: &str, b: &Netns, b_if: &str) {
+    ip(&[
+        "link", "add", a_if, "netns", a.name(), "type", "veth", "peer", "name", b_if, "netns",
+        b.name(),
+    ]);
+    a.ip(&["link", "set", a_if, "up"]);
+    b.ip(&["link", "set", b_if, "up"]);
+}
+
+/// A bridge `br0` inside `sw` (STP off); [`Bridge::attach`] plugs a namespace in.
+#[derive(Debug)]
+pub struct Bridge<'a> {
+    sw: &'a Netns,
+    ports: u32,
+}
+
+impl<'a> Bridge<'a> {
+    /// Creates `br0` in `sw`.
+    pub fn new(sw: &'a Netns) -> Bridge<'a> {
+        sw.ip(&["link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0"]);
+        sw.ip(&["link", "set", "br0", "up"]);
+        Bridge { sw, ports: 0 }
+    }
+
+    /// Connects `ns` to the bridge through a veth named `dev` inside `ns`, with `cidr`.
+    pub fn attach(&mut self, ns: &Netns, dev: &str, cidr: &str) {
+        self.ports += 1;
+        let port = format!("p{}", self.ports);
+        veth(ns, dev, self.sw, &port);
+        self.sw.ip(&["link", "set", &port, "master", "br0"]);
+        ns.addr(dev, cidr);
+    }
+}
+
+/// A process in a namespace, killed by PID on drop.
+#[derive(Debug)]
+pub struct Proc {
+    child: Option<Child>,
+}
+
+impl Proc {
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// True while the process runs.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    /// Sends SIGTERM and waits up to `secs` before SIGKILL.
+    pub fn stop(&mut self, secs: u64) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+            while std::time::Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Polls `check` every 100 ms until it returns `Some` or `secs` pass.
+pub fn wait_for<T>(secs: u64, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check() {
+            return Some(v);
+        }
+        if std::time::Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
