@@ -1,1 +1,19 @@
-//! Control and status API: snapshot types, HTTP server and client
+//! Control and status API of routerd: the snapshot types, an HTTP JSON server and a
+//! small blocking client.
+//!
+//! Contract:
+//! - The daemon's core builds a [`Snapshot`] after each drain of the BGP speaker and
+//!   publishes it as an `Arc<Snapshot>` on a `tokio::sync::watch` channel. Building it costs
+//!   O(peers), never O(routes).
+//! - [`server::serve`] answers requests from the latest published snapshot only: a handler
+//!   never waits for the core and never blocks routing.
+//! - [`client`] fetches and decodes the same types for `routerd-tool` and tests.
+//!
+//! Endpoints (all `GET`, JSON): `/v1/status` ([`Status`]) and `/v1/peers` ([`PeerList`]).
+//! When a token hash is configured every request needs `Authorization: Bearer <token>`.
+
+pub mod client;
+pub mod server;
+mod types;
+
+pub use types::{ESTABLISHED, PeerList, PeerSnapshot, RejectCount, Snapshot, Status};

@@ -1,0 +1,102 @@
+//! The server and the client against each other over loopback.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use api::client::{Client, ClientError};
+use api::server::{Auth, serve, token_sha256};
+use api::{PeerSnapshot, Snapshot};
+use tokio::sync::watch;
+
+fn snapshot(routes: u64) -> Snapshot {
+    Snapshot {
+        version: "0.1.0".into(),
+        mode: "rr".into(),
+        router_id: Ipv4Addr::new(192, 0, 2, 1),
+        local_as: 65000,
+        uptime_secs: 1,
+        loc_rib_routes: routes,
+        peers: vec![PeerSnapshot {
+            address: "192.0.2.11".parse().unwrap(),
+            remote_as: Some(65000),
+            state: "Established".into(),
+            dynamic: Some("leaves".into()),
+            uptime_secs: 1,
+            received: 2,
+            accepted: 2,
+            rejected: vec![],
+            advertised: 4,
+            last_error: None,
+        }],
+        taken_at: Some(Instant::now()),
+    }
+}
+
+/// Starts a server on an ephemeral loopback port; returns its URL and the publisher.
+fn start(rt: &tokio::runtime::Runtime, auth: Auth) -> (String, watch::Sender<Arc<Snapshot>>) {
+    let (tx, rx) = watch::channel(Arc::new(snapshot(0)));
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    rt.spawn(serve(listener, rx, auth));
+    (url, tx)
+}
+
+#[test]
+fn serves_the_latest_published_snapshot() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (url, tx) = start(&rt, Auth::Open);
+    let client = Client::new(&url, None).unwrap();
+    assert_eq!(client.status().unwrap().loc_rib_routes, 0);
+    tx.send(Arc::new(snapshot(6))).unwrap();
+    let status = client.status().unwrap();
+    assert_eq!((status.loc_rib_routes, status.peers_established), (6, 1));
+    let peers = client.peers().unwrap();
+    assert_eq!(peers.peers.len(), 1);
+    assert_eq!(peers.peers[0].dynamic.as_deref(), Some("leaves"));
+    match client.get("/v1/nothing") {
+        Err(ClientError::Status { status: 404, .. }) => {}
+        other => panic!("expected 404, got {other:?}"),
+    }
+}
+
+#[test]
+fn bearer_token_is_required_when_configured() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (url, _tx) = start(&rt, Auth::BearerSha256(token_sha256("s3cret")));
+    for token in [None, Some("wrong".to_string())] {
+        match Client::new(&url, token).unwrap().status() {
+            Err(ClientError::Status { status: 401, .. }) => {}
+            other => panic!("expected 401, got {other:?}"),
+        }
+    }
+    let ok = Client::new(&url, Some("s3cret".into()))
+        .unwrap()
+        .peers()
+        .unwrap();
+    assert_eq!(ok.peers.len(), 1);
+}
+
+#[test]
+fn unreachable_router_is_reported() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let client = Client::new(&format!("http://127.0.0.1:{port}"), None).unwrap();
+    assert!(matches!(
+        client.status(),
+        Err(ClientError::Unreachable { .. })
+    ));
+}
