@@ -1,1 +1,11 @@
-//! Firmware image builder: kernel, initramfs, GPT disk, qcow2
+//! Firmware image builder: kernel, initramfs, GPT disk, qcow2.
+//!
+//! - [`gpt`] and [`layout`] (always available, std only): the partition layout shared by the
+//!   builder, `routerd-tool provision` and the router's init, and a GPT writer/reader.
+//! - With the default `builder` feature, the host-side pipeline lives in `board` (board
+//!   descriptions), `kernel` (Debian kernel packages and module closure), `initramfs`
+//!   (newc cpio), `disk` (ESP, boot loaders, config/state partitions) and `build` (the whole
+//!   run with its manifest). Call order: `board::Board::load` -> `build::build`.
+
+pub mod gpt;
+pub mod layout;
