@@ -7,7 +7,11 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "routerd-tool", version, about = "Provision, inspect and operate routerd routers")]
+#[command(
+    name = "routerd-tool",
+    version,
+    about = "Provision, inspect and operate routerd routers"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -17,14 +21,18 @@ struct Cli {
 enum Command {
     /// Show per-peer BGP state and prefix counts of a running router.
     Peers(peers::Args),
+    /// Show mode, uptime, route count and peer summary of a running router.
+    Status(status::Args),
 }
 
 mod peers;
+mod status;
 
 fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Peers(a) => peers::run(a),
+        Command::Status(a) => status::run(a),
     };
     std::process::exit(code);
 }
