@@ -7,5 +7,15 @@
 //!   (newc cpio), `disk` (ESP, boot loaders, config/state partitions) and `build` (the whole
 //!   run with its manifest). Call order: `board::Board::load` -> `build::build`.
 
+#[cfg(feature = "builder")]
+pub mod board;
+#[cfg(feature = "builder")]
+pub mod build;
+#[cfg(feature = "builder")]
+pub mod disk;
 pub mod gpt;
+#[cfg(feature = "builder")]
+pub mod initramfs;
+#[cfg(feature = "builder")]
+pub mod kernel;
 pub mod layout;
