@@ -42,6 +42,8 @@ pub struct ParseCtx {
 }
 
 /// One BGP message.
+// UPDATE is by far the most frequent message: boxing it would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
     /// OPEN (type 1).
