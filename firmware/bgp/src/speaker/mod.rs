@@ -165,22 +165,7 @@ pub enum Input<'a> {
     Shutdown,
 }
 
-/// A change to the forwarding table (best path's forwarding part only).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FibChange {
-    /// Install or replace.
-    Replace {
-        /// Destination.
-        prefix: IpNet,
-        /// Next hops (more than one with multipath).
-        next_hops: Vec<IpAddr>,
-    },
-    /// Remove.
-    Withdraw {
-        /// Destination.
-        prefix: IpNet,
-    },
-}
+pub use crate::rib::FibChange;
 
 /// A state change worth reporting.
 #[derive(Debug, Clone, PartialEq, Eq)]

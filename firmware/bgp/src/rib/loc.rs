@@ -1,0 +1,394 @@
+//! Loc-RIB: every accepted path of every prefix, best path first.
+//!
+//! Contract: after any [`LocRib::update`], the first path of a prefix is its best path.
+//! A prefix whose best path (source or attribute set) changed is queued for export
+//! ([`LocRib::take_changed`]); a prefix whose forwarding part changed (the next hops of
+//! the best path, and of the equally good ones with multipath) is queued as a
+//! [`FibChange`] ([`LocRib::take_fib`]). Locally originated best paths are not
+//! forwarding entries.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use ipnet::IpNet;
+
+use crate::reflect::Role;
+use crate::rib::decision::{Candidate, Step, compare};
+use crate::rib::{Attrs, FibChange, SourceId, SourceInfo, next_hop_of};
+
+/// One path to a prefix.
+#[derive(Debug, Clone)]
+pub struct Path {
+    /// Who it came from.
+    pub source: SourceId,
+    /// Its (post-import-policy) attributes.
+    pub attrs: Attrs,
+}
+
+/// The paths of one prefix; one path is stored inline.
+#[derive(Debug)]
+enum Paths {
+    One(Path),
+    Many(Vec<Path>),
+}
+
+impl Paths {
+    fn as_slice(&self) -> &[Path] {
+        match self {
+            Paths::One(p) => std::slice::from_ref(p),
+            Paths::Many(v) => v,
+        }
+    }
+}
+
+/// A path and how it compares with the best one.
+#[derive(Debug, Clone)]
+pub struct Explained {
+    /// Source of the path.
+    pub source: SourceId,
+    /// Its attributes.
+    pub attrs: Attrs,
+    /// The best path.
+    pub best: bool,
+    /// For the others: the decision step at which it lost to the best path.
+    pub lost_at: Option<Step>,
+}
+
+/// Forwarding part of a prefix: nothing, one next hop, or several (multipath).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Forwarding {
+    None,
+    One(IpAddr),
+    Many(Vec<IpAddr>),
+}
+
+/// The Loc-RIB.
+#[derive(Debug, Default)]
+pub struct LocRib {
+    dests: HashMap<IpNet, Paths>,
+    sources: Vec<Option<SourceInfo>>,
+    multipath: bool,
+    changed: Vec<IpNet>,
+    fib: Vec<FibChange>,
+}
+
+impl LocRib {
+    /// An empty Loc-RIB; `multipath` lists equally good next hops in FIB changes.
+    pub fn new(multipath: bool) -> Self {
+        LocRib {
+            multipath,
+            ..Default::default()
+        }
+    }
+
+    /// Declare (or replace) what the decision process knows about a source.
+    pub fn set_source(&mut self, id: SourceId, info: SourceInfo) {
+        let i = id.0 as usize;
+        if self.sources.len() <= i {
+            self.sources.resize(i + 1, None);
+        }
+        self.sources[i] = Some(info);
+    }
+
+    /// The source's info.
+    ///
+    /// # Panics
+    /// When the source was never declared (a caller bug).
+    fn source(&self, id: SourceId) -> &SourceInfo {
+        // NOTE(unwrap): every path's source is declared before its first update.
+        self.sources[id.0 as usize]
+            .as_ref()
+            .expect("undeclared route source")
+    }
+
+    fn candidate<'a>(&'a self, p: &'a Path) -> Candidate<'a> {
+        Candidate {
+            attrs: &p.attrs,
+            source: self.source(p.source),
+        }
+    }
+
+    fn forwarding(&self, paths: &[Path]) -> Forwarding {
+        let Some(best) = paths.first() else {
+            return Forwarding::None;
+        };
+        if self.source(best.source).role == Role::Local {
+            return Forwarding::None;
+        }
+        let Some(first) = next_hop_of(&best.attrs) else {
+            return Forwarding::None;
+        };
+        if !self.multipath {
+            return Forwarding::One(first);
+        }
+        let mut hops = vec![first];
+        for p in &paths[1..] {
+            if self.source(p.source).role == Role::Local {
+                continue;
+            }
+            let (_, step) = compare(self.candidate(best), self.candidate(p));
+            if let Some(nh) = next_hop_of(&p.attrs)
+                && step.multipath_equal()
+                && !hops.contains(&nh)
+            {
+                hops.push(nh);
+            }
+        }
+        if hops.len() == 1 {
+            Forwarding::One(first)
+        } else {
+            Forwarding::Many(hops)
+        }
+    }
+
+    /// Put the best path first.
+    fn select(&self, paths: &mut [Path]) {
+        let mut best = 0;
+        for i in 1..paths.len() {
+            if compare(self.candidate(&paths[i]), self.candidate(&paths[best])).0
+                == Ordering::Greater
+            {
+                best = i;
+            }
+        }
+        paths.swap(0, best);
+    }
+
+    /// Set (`Some`) or remove (`None`) the path from `source` to `prefix`.
+    pub fn update(&mut self, prefix: IpNet, source: SourceId, attrs: Option<Attrs>) {
+        let mut entry = self.dests.remove(&prefix);
+        let old_best = entry.as_ref().map(|p| {
+            let b = &p.as_slice()[0];
+            (b.source, Arc::as_ptr(&b.attrs))
+        });
+        let old_fwd = entry
+            .as_ref()
+            .map_or(Forwarding::None, |p| self.forwarding(p.as_slice()));
+        let new_entry = match (entry.take(), attrs) {
+            (None, None) => None,
+            (None, Some(attrs)) => Some(Paths::One(Path { source, attrs })),
+            (Some(Paths::One(p)), None) if p.source == source => None,
+            (Some(Paths::One(p)), None) => Some(Paths::One(p)),
+            (Some(Paths::One(p)), Some(attrs)) if p.source == source => {
+                Some(Paths::One(Path { source, attrs }))
+            }
+            (Some(Paths::One(p)), Some(attrs)) => {
+                let mut v = vec![p, Path { source, attrs }];
+                self.select(&mut v);
+                Some(Paths::Many(v))
+            }
+            (Some(Paths::Many(mut v)), attrs) => {
+                let pos = v.iter().position(|p| p.source == source);
+                match (pos, attrs) {
+                    (Some(i), Some(attrs)) => v[i].attrs = attrs,
+                    (None, Some(attrs)) => v.push(Path { source, attrs }),
+                    (Some(i), None) => {
+                        v.swap_remove(i);
+                    }
+                    (None, None) => {}
+                }
+                self.select(&mut v);
+                if v.len() == 1 {
+                    v.pop().map(Paths::One)
+                } else {
+                    Some(Paths::Many(v))
+                }
+            }
+        };
+        let new_best = new_entry.as_ref().map(|p| {
+            let b = &p.as_slice()[0];
+            (b.source, Arc::as_ptr(&b.attrs))
+        });
+        let new_fwd = new_entry
+            .as_ref()
+            .map_or(Forwarding::None, |p| self.forwarding(p.as_slice()));
+        if old_best != new_best {
+            self.changed.push(prefix);
+        }
+        if old_fwd != new_fwd {
+            self.fib.push(match new_fwd {
+                Forwarding::None => FibChange::Withdraw { prefix },
+                Forwarding::One(nh) => FibChange::Replace {
+                    prefix,
+                    next_hops: vec![nh],
+                },
+                Forwarding::Many(next_hops) => FibChange::Replace { prefix, next_hops },
+            });
+        }
+        if let Some(e) = new_entry {
+            self.dests.insert(prefix, e);
+        }
+    }
+
+    /// The best path to `prefix`.
+    pub fn best(&self, prefix: &IpNet) -> Option<&Path> {
+        self.dests.get(prefix).map(|p| &p.as_slice()[0])
+    }
+
+    /// Every prefix with its best path.
+    pub fn iter_best(&self) -> impl Iterator<Item = (&IpNet, &Path)> {
+        self.dests.iter().map(|(k, p)| (k, &p.as_slice()[0]))
+    }
+
+    /// Every path of `prefix`, best first, with the step at which each other path lost.
+    pub fn explain(&self, prefix: &IpNet) -> Vec<Explained> {
+        let Some(paths) = self.dests.get(prefix) else {
+            return Vec::new();
+        };
+        let paths = paths.as_slice();
+        let best = &paths[0];
+        paths
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Explained {
+                source: p.source,
+                attrs: Arc::clone(&p.attrs),
+                best: i == 0,
+                lost_at: (i != 0).then(|| compare(self.candidate(best), self.candidate(p)).1),
+            })
+            .collect()
+    }
+
+    /// Prefixes whose best path changed since the last call (may repeat a prefix).
+    pub fn take_changed(&mut self) -> Vec<IpNet> {
+        std::mem::take(&mut self.changed)
+    }
+
+    /// Forwarding changes since the last call, in order.
+    pub fn take_fib(&mut self) -> Vec<FibChange> {
+        std::mem::take(&mut self.fib)
+    }
+
+    /// Number of prefixes.
+    pub fn len(&self) -> usize {
+        self.dests.len()
+    }
+
+    /// No prefixes.
+    pub fn is_empty(&self) -> bool {
+        self.dests.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+    use crate::wire::PathAttributes;
+
+    fn rib(multipath: bool) -> LocRib {
+        let mut r = LocRib::new(multipath);
+        r.set_source(
+            SourceId::LOCAL,
+            SourceInfo {
+                role: Role::Local,
+                router_id: Ipv4Addr::new(10, 0, 0, 100),
+                address: None,
+            },
+        );
+        for i in 1..=3u8 {
+            r.set_source(
+                SourceId(u32::from(i)),
+                SourceInfo {
+                    role: Role::Client,
+                    router_id: Ipv4Addr::new(10, 0, 0, i),
+                    address: Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, i))),
+                },
+            );
+        }
+        r
+    }
+
+    fn attrs(nh: u8, lp: u32) -> Attrs {
+        Arc::new(PathAttributes {
+            next_hop: Some(Ipv4Addr::new(192, 0, 2, nh)),
+            local_pref: Some(lp),
+            ..Default::default()
+        })
+    }
+
+    fn hop(last: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(192, 0, 2, last))
+    }
+
+    #[test]
+    fn best_path_changes_and_fib_follow() {
+        let mut r = rib(false);
+        let p: IpNet = "198.51.100.0/24".parse().unwrap();
+        r.update(p, SourceId(2), Some(attrs(2, 100)));
+        assert_eq!(
+            r.take_fib(),
+            vec![FibChange::Replace {
+                prefix: p,
+                next_hops: vec![hop(2)]
+            }]
+        );
+        // A worse path: no best change, no FIB change.
+        r.update(p, SourceId(3), Some(attrs(3, 50)));
+        assert!(r.take_changed().len() == 1 && r.take_fib().is_empty());
+        // A better path wins.
+        r.update(p, SourceId(1), Some(attrs(1, 200)));
+        assert_eq!(r.best(&p).unwrap().source, SourceId(1));
+        assert_eq!(
+            r.take_fib(),
+            vec![FibChange::Replace {
+                prefix: p,
+                next_hops: vec![hop(1)]
+            }]
+        );
+        let ex = r.explain(&p);
+        assert_eq!(ex.len(), 3);
+        assert!(ex[0].best && ex[0].source == SourceId(1));
+        assert!(ex[1..].iter().all(|e| e.lost_at == Some(Step::LocalPref)));
+        // Best withdrawn: next best takes over.
+        r.update(p, SourceId(1), None);
+        assert_eq!(r.best(&p).unwrap().source, SourceId(2));
+        r.update(p, SourceId(2), None);
+        r.update(p, SourceId(3), None);
+        assert!(r.is_empty());
+        assert_eq!(
+            r.take_fib().last(),
+            Some(&FibChange::Withdraw { prefix: p })
+        );
+    }
+
+    #[test]
+    fn multipath_lists_equally_good_next_hops() {
+        let mut r = rib(true);
+        let p: IpNet = "198.51.100.0/24".parse().unwrap();
+        r.update(p, SourceId(1), Some(attrs(1, 100)));
+        r.update(p, SourceId(2), Some(attrs(2, 100)));
+        r.update(p, SourceId(3), Some(attrs(3, 90)));
+        assert_eq!(
+            r.take_fib().last(),
+            Some(&FibChange::Replace {
+                prefix: p,
+                next_hops: vec![hop(1), hop(2)]
+            })
+        );
+    }
+
+    #[test]
+    fn local_routes_are_not_forwarding_entries() {
+        let mut r = rib(false);
+        let p: IpNet = "203.0.113.0/24".parse().unwrap();
+        r.update(p, SourceId::LOCAL, Some(attrs(9, 100)));
+        assert!(r.take_fib().is_empty());
+        assert_eq!(r.take_changed(), vec![p]);
+        // A learned path that loses to the local one changes nothing.
+        r.update(p, SourceId(1), Some(attrs(1, 100)));
+        assert!(r.take_fib().is_empty() && r.take_changed().is_empty());
+        // Local route withdrawn: the learned one is installed.
+        r.update(p, SourceId::LOCAL, None);
+        assert_eq!(
+            r.take_fib(),
+            vec![FibChange::Replace {
+                prefix: p,
+                next_hops: vec![hop(1)]
+            }]
+        );
+    }
+}
