@@ -19,7 +19,9 @@ pub fn unique(tag: &str) -> String {
 
 /// Runs a command and panics with its output when it fails.
 pub fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
     assert!(
         out.status.success(),
         "{cmd:?} failed: {}{}",
@@ -96,27 +98,101 @@ impl Netns {
         self.ip(&["link", "set", dev, "up"]);
     }
 
+    /// Runs the test `name` of the current test binary again, inside this namespace, and
+    /// returns its output. The inner run sees [`inside_netns`] true; the outer test
+    /// keeps owning (and cleaning up) the namespace.
+    pub fn run_test_inside(&self, name: &str) -> Output {
+        let exe = std::env::current_exe().expect("current test binary");
+        self.command(exe)
+            .args([
+                name,
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+                "--include-ignored",
+            ])
+            .env(INSIDE_ENV, &self.name)
+            .output()
+            .unwrap_or_else(|e| panic!("rerun {name} inside {}: {e}", self.name))
+    }
+
     /// Enables IPv4 forwarding.
     pub fn forwarding(&self) {
-        run(self.command("sysctl").args(["-qw", "net.ipv4.ip_forward=1"]));
+        run(self
+            .command("sysctl")
+            .args(["-qw", "net.ipv4.ip_forward=1"]));
     }
 }
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        if let Ok(out) = Command::new("ip").args(["netns", "pids", &self.name]).output() {
+        if let Ok(out) = Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .output()
+        {
             for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
                 let _ = Command::new("kill").args(["-9", pid]).status();
             }
         }
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
     }
+}
+
+/// Set in a test process started by [`Netns::run_test_inside`].
+pub const INSIDE_ENV: &str = "ROUTERD_TEST_INSIDE_NETNS";
+
+/// True when this test process runs inside a namespace made by the outer test.
+pub fn inside_netns() -> bool {
+    std::env::var_os(INSIDE_ENV).is_some()
+}
+
+/// Runs `body` inside a fresh namespace: the outer call makes the namespace and reruns
+/// the test `name` in it; the inner call (where [`inside_netns`] is true) runs `body`.
+/// Panics with the inner output when the inner run fails.
+pub fn in_fresh_netns(tag: &str, name: &str, body: impl FnOnce()) {
+    if inside_netns() {
+        body();
+        return;
+    }
+    if !crate::require_root() {
+        return;
+    }
+    let ns = Netns::new(tag);
+    let out = ns.run_test_inside(name);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{text}");
+    assert!(
+        out.status.success(),
+        "{name} failed inside {}:\n{text}",
+        ns.name()
+    );
+    assert!(
+        text.contains("1 passed"),
+        "{name} did not run inside {}:\n{text}",
+        ns.name()
+    );
 }
 
 /// A veth pair between two namespaces: `a_if` in `a`, `b_if` in `b`, both up.
 pub fn veth(a: &Netns, a_if: &str, b: &Netns, b_if: &str) {
     ip(&[
-        "link", "add", a_if, "netns", a.name(), "type", "veth", "peer", "name", b_if, "netns",
+        "link",
+        "add",
+        a_if,
+        "netns",
+        a.name(),
+        "type",
+        "veth",
+        "peer",
+        "name",
+        b_if,
+        "netns",
         b.name(),
     ]);
     a.ip(&["link", "set", a_if, "up"]);
@@ -133,7 +209,17 @@ pub struct Bridge<'a> {
 impl<'a> Bridge<'a> {
     /// Creates `br0` in `sw`.
     pub fn new(sw: &'a Netns) -> Bridge<'a> {
-        sw.ip(&["link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0"]);
+        sw.ip(&[
+            "link",
+            "add",
+            "br0",
+            "type",
+            "bridge",
+            "stp_state",
+            "0",
+            "forward_delay",
+            "0",
+        ]);
         sw.ip(&["link", "set", "br0", "up"]);
         Bridge { sw, ports: 0 }
     }
@@ -168,7 +254,9 @@ impl Proc {
     /// Sends SIGTERM and waits up to `secs` before SIGKILL.
     pub fn stop(&mut self, secs: u64) {
         if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
             while std::time::Instant::now() < deadline {
                 if let Ok(Some(_)) = c.try_wait() {
