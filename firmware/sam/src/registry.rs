@@ -1,0 +1,506 @@
+//! The RR's registry of accepted claims: enrollment, expiry, revocation and the lookups
+//! route admission needs.
+//!
+//! Call order for the daemon: build with [`Registry::new`] (or [`Registry::from_bytes`]
+//! after a restart); feed every `POST /v1/enroll` body to [`Registry::handle_http`] (or a
+//! parsed request to [`Registry::enroll`]); call [`Registry::expire`] at
+//! [`Registry::next_deadline`]; persist [`Registry::to_bytes`] atomically whenever
+//! [`Registry::generation`] changed, before relying on the change. Route admission reads
+//! [`Registry::admit`] and [`Registry::owned_routes_by_session`].
+//!
+//! Invariants: across all policies, no two accepted claims share a leaf id, tunnel
+//! address, WireGuard key, router id or owned /32, and none uses an RR's tunnel address,
+//! router id or WireGuard key; every accepted claim satisfies its policy; a nonce that
+//! verified under a policy is refused again until its record is forgotten, which happens
+//! only after the nonce's timestamp has left the skew window and its claim has expired.
+
+mod persist;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{IpAddr, Ipv4Addr};
+
+use ipnet::Ipv4Net;
+
+use crate::admission::{Admission, admit_route};
+use crate::answer::{ANSWER_VERSION, Answer, RefusalBody, SignedAnswer};
+use crate::claim::{ClaimDigest, ClaimSubject, EnrollRequest, Nonce};
+use crate::limiter::AttemptLimiter;
+use crate::names::{LeafId, PolicyName};
+use crate::policy::{Policy, PolicyError};
+use crate::refusal::{LogDecision, LogLimiter, Refusal, RefusalCounters};
+use crate::token::JoinToken;
+
+pub use persist::{REGISTRY_FORMAT, REGISTRY_VERSION, RestoreError, RestoreReport};
+
+/// A claim the registry accepted, with the request that carried it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptedClaim {
+    /// The verified request (claim and MAC).
+    pub request: EnrollRequest,
+    /// Digest of the request.
+    pub digest: ClaimDigest,
+    /// RR clock at acceptance, unix seconds.
+    pub accepted_at: u64,
+    /// RR clock when the claim expires unless renewed, unix seconds.
+    pub expires_at: u64,
+}
+
+impl AcceptedClaim {
+    /// What the claim authorizes.
+    pub fn subject(&self) -> &ClaimSubject {
+        &self.request.claim.subject
+    }
+}
+
+#[derive(Debug, Clone)]
+struct PolicyState {
+    policy: Policy,
+    claims: BTreeMap<LeafId, AcceptedClaim>,
+    /// Nonce → RR time after which the record may be forgotten.
+    nonces: BTreeMap<Nonce, u64>,
+    revoked_leaves: BTreeSet<LeafId>,
+}
+
+/// What [`Registry::handle_http`] decided, for logging and status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The claim was accepted.
+    Accepted {
+        /// The policy.
+        policy: PolicyName,
+        /// The leaf.
+        leaf_id: LeafId,
+        /// Digest of the accepted request.
+        digest: ClaimDigest,
+        /// Whether it replaced the same leaf's earlier claim.
+        renewal: bool,
+    },
+    /// The request was refused.
+    Refused {
+        /// Why.
+        refusal: Refusal,
+        /// Whether to write a log line for it.
+        log: LogDecision,
+    },
+}
+
+/// An HTTP reply for the daemon to send as is (`Content-Type: application/json`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpReply {
+    /// HTTP status code.
+    pub status: u16,
+    /// JSON body.
+    pub body: Vec<u8>,
+    /// What happened.
+    pub outcome: Outcome,
+}
+
+/// A policy name that the registry does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no enrollment policy named {0}")]
+pub struct UnknownPolicy(pub PolicyName);
+
+/// The RR's enrollment state.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    policies: Vec<PolicyState>,
+    revoked_digests: BTreeSet<ClaimDigest>,
+    by_tunnel: HashMap<Ipv4Addr, (usize, LeafId)>,
+    limiter: AttemptLimiter,
+    counters: RefusalCounters,
+    log_limiter: LogLimiter,
+    generation: u64,
+}
+
+impl Registry {
+    /// An empty registry for `policies`, with default attempt and log limits.
+    pub fn new(policies: Vec<Policy>) -> Result<Self, PolicyError> {
+        let mut states: Vec<PolicyState> = Vec::with_capacity(policies.len());
+        for policy in policies {
+            policy.validate()?;
+            if states.iter().any(|s| s.policy.name == policy.name) {
+                return Err(PolicyError::DuplicateName(policy.name));
+            }
+            states.push(PolicyState {
+                policy,
+                claims: BTreeMap::new(),
+                nonces: BTreeMap::new(),
+                revoked_leaves: BTreeSet::new(),
+            });
+        }
+        Ok(Self {
+            policies: states,
+            revoked_digests: BTreeSet::new(),
+            by_tunnel: HashMap::new(),
+            limiter: AttemptLimiter::default(),
+            counters: RefusalCounters::default(),
+            log_limiter: LogLimiter::default(),
+            generation: 0,
+        })
+    }
+
+    /// Replaces the per-source attempt limiter and the log limiter.
+    pub fn with_limits(mut self, limiter: AttemptLimiter, log_limiter: LogLimiter) -> Self {
+        self.limiter = limiter;
+        self.log_limiter = log_limiter;
+        self
+    }
+
+    /// Handles one `POST /v1/enroll` body from `source`: rate limit, parse, enroll,
+    /// count, and build the reply.
+    pub fn handle_http(&mut self, now: u64, source: IpAddr, body: &[u8]) -> HttpReply {
+        let result = match self.limiter.check(now, source) {
+            Err(wait) => {
+                self.counters.count(Refusal::RateLimited);
+                Err((Refusal::RateLimited, Some(wait)))
+            }
+            Ok(()) => match EnrollRequest::from_json(body) {
+                Err(_) => {
+                    self.counters.count(Refusal::Malformed);
+                    Err((Refusal::Malformed, None))
+                }
+                Ok(request) => self.enroll_counted(now, &request).map_err(|r| (r, None)),
+            },
+        };
+        match result {
+            Ok((signed, renewal)) => {
+                let answer = &signed.answer;
+                HttpReply {
+                    status: 200,
+                    body: signed.to_json(),
+                    outcome: Outcome::Accepted {
+                        policy: answer.policy.clone(),
+                        leaf_id: answer.leaf_id.clone(),
+                        digest: answer.claim_digest,
+                        renewal,
+                    },
+                }
+            }
+            Err((refusal, retry_after_secs)) => {
+                let body = RefusalBody {
+                    refused: refusal.wire_reason().to_owned(),
+                    retry_after_secs,
+                };
+                HttpReply {
+                    status: refusal.http_status(),
+                    body: body.to_json(),
+                    outcome: Outcome::Refused {
+                        refusal,
+                        log: self.log_limiter.decide(now, refusal),
+                    },
+                }
+            }
+        }
+    }
+
+    /// Checks `request` at RR time `now` and, if it passes, records the claim (replacing
+    /// the same leaf's earlier claim) and returns the signed answer. Every refusal is
+    /// counted. The nonce of a request whose MAC verifies is recorded even when a later
+    /// check refuses it.
+    pub fn enroll(&mut self, now: u64, request: &EnrollRequest) -> Result<SignedAnswer, Refusal> {
+        self.enroll_counted(now, request)
+            .map(|(signed, _renewal)| signed)
+    }
+
+    /// [`Registry::enroll`], also telling whether the claim replaced the leaf's own.
+    fn enroll_counted(
+        &mut self,
+        now: u64,
+        request: &EnrollRequest,
+    ) -> Result<(SignedAnswer, bool), Refusal> {
+        let result = self.try_enroll(now, request);
+        if let Err(refusal) = result {
+            self.counters.count(refusal);
+        }
+        result
+    }
+
+    fn try_enroll(
+        &mut self,
+        now: u64,
+        request: &EnrollRequest,
+    ) -> Result<(SignedAnswer, bool), Refusal> {
+        let claim = &request.claim;
+        let subject = &claim.subject;
+        let index = self
+            .policy_index(&subject.policy)
+            .ok_or(Refusal::UnknownPolicy)?;
+        let canonical = claim.canonical_bytes().map_err(|_| Refusal::Malformed)?;
+        let policy = &self.policies[index].policy;
+        let token: JoinToken = policy
+            .join_tokens
+            .iter()
+            .find(|token| token.verify(&[&canonical], &request.mac))
+            .cloned()
+            .ok_or(Refusal::BadMac)?;
+        let digest = request.digest().map_err(|_| Refusal::Malformed)?;
+        if self.policies[index]
+            .revoked_leaves
+            .contains(&subject.leaf_id)
+        {
+            return Err(Refusal::RevokedLeaf);
+        }
+        if self.revoked_digests.contains(&digest) {
+            return Err(Refusal::RevokedClaim);
+        }
+        let skew = policy.max_clock_skew_secs;
+        let ttl = policy.claim_ttl_secs;
+        if claim.timestamp.abs_diff(now) > skew {
+            return Err(Refusal::ClockSkew);
+        }
+        self.expire(now);
+        let state = &mut self.policies[index];
+        if state.nonces.contains_key(&claim.nonce) {
+            return Err(Refusal::ReplayedNonce);
+        }
+        let expires_at = now.saturating_add(ttl);
+        let forget_after = claim.timestamp.saturating_add(skew).max(expires_at);
+        state.nonces.insert(claim.nonce, forget_after);
+        self.generation += 1;
+        let policy = &self.policies[index].policy;
+        policy.check_subject(subject)?;
+        self.check_unique(index, subject)?;
+        let state = &self.policies[index];
+        let renewal = state.claims.contains_key(&subject.leaf_id);
+        if !renewal && state.claims.len() >= state.policy.max_leaves {
+            return Err(Refusal::TooManyLeaves);
+        }
+        let answer = Answer {
+            version: ANSWER_VERSION,
+            leaf_id: subject.leaf_id.clone(),
+            policy: subject.policy.clone(),
+            claim_digest: digest,
+            rr_set: state.policy.rr_set.clone(),
+            issued_at: now,
+            expires_at,
+        };
+        // The policy validated its RR set and expires_at > now (ttl >= 60): signing succeeds.
+        let signed = answer
+            .sign(&token, &claim.nonce)
+            .map_err(|_| Refusal::Malformed)?;
+        let accepted = AcceptedClaim {
+            request: request.clone(),
+            digest,
+            accepted_at: now,
+            expires_at,
+        };
+        self.policies[index]
+            .claims
+            .insert(subject.leaf_id.clone(), accepted);
+        self.reindex();
+        Ok((signed, renewal))
+    }
+
+    /// Refuses a subject that collides with another leaf or with an RR.
+    fn check_unique(&self, index: usize, subject: &ClaimSubject) -> Result<(), Refusal> {
+        for (i, state) in self.policies.iter().enumerate() {
+            for rr in &state.policy.rr_set.route_reflectors {
+                if rr.tunnel_address == subject.tunnel_address {
+                    return Err(Refusal::TunnelAddressInUse);
+                }
+                if rr.router_id == subject.router_id {
+                    return Err(Refusal::RouterIdInUse);
+                }
+                if rr.wireguard_key.is_some() && rr.wireguard_key == subject.wireguard_key {
+                    return Err(Refusal::WireGuardKeyInUse);
+                }
+            }
+            for (leaf_id, other) in &state.claims {
+                if i == index && *leaf_id == subject.leaf_id {
+                    continue; // the leaf's own earlier claim is being replaced
+                }
+                let other = other.subject();
+                if *leaf_id == subject.leaf_id {
+                    return Err(Refusal::LeafIdInUse);
+                }
+                if other.tunnel_address == subject.tunnel_address {
+                    return Err(Refusal::TunnelAddressInUse);
+                }
+                if subject.wireguard_key.is_some() && other.wireguard_key == subject.wireguard_key {
+                    return Err(Refusal::WireGuardKeyInUse);
+                }
+                if subject
+                    .owned
+                    .iter()
+                    .any(|net| other.owned.binary_search(net).is_ok())
+                {
+                    return Err(Refusal::OwnedRouteInUse);
+                }
+                if other.router_id == subject.router_id {
+                    return Err(Refusal::RouterIdInUse);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn reindex(&mut self) {
+        self.by_tunnel.clear();
+        for (i, state) in self.policies.iter().enumerate() {
+            for (leaf_id, claim) in &state.claims {
+                self.by_tunnel
+                    .insert(claim.subject().tunnel_address, (i, leaf_id.clone()));
+            }
+        }
+    }
+
+    /// Drops claims whose expiry has passed and nonce records that may be forgotten;
+    /// returns the dropped claims' (policy, leaf id) pairs.
+    pub fn expire(&mut self, now: u64) -> Vec<(PolicyName, LeafId)> {
+        let mut dropped = Vec::new();
+        let mut changed = false;
+        for state in &mut self.policies {
+            let before = state.nonces.len();
+            state.nonces.retain(|_, forget_after| *forget_after > now);
+            changed |= state.nonces.len() != before;
+            state.claims.retain(|leaf_id, claim| {
+                let keep = claim.expires_at > now;
+                if !keep {
+                    dropped.push((state.policy.name.clone(), leaf_id.clone()));
+                }
+                keep
+            });
+        }
+        if changed || !dropped.is_empty() {
+            self.generation += 1;
+        }
+        if !dropped.is_empty() {
+            self.reindex();
+        }
+        dropped
+    }
+
+    /// The next RR time at which [`Registry::expire`] has something to do.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.policies
+            .iter()
+            .flat_map(|s| {
+                s.claims
+                    .values()
+                    .map(|c| c.expires_at)
+                    .chain(s.nonces.values().copied())
+            })
+            .min()
+    }
+
+    /// Revokes `leaf_id` under `policy`: drops its claim and refuses it until reinstated.
+    /// Returns whether a claim was dropped.
+    pub fn revoke_leaf(
+        &mut self,
+        policy: &PolicyName,
+        leaf_id: &LeafId,
+    ) -> Result<bool, UnknownPolicy> {
+        let index = self
+            .policy_index(policy)
+            .ok_or_else(|| UnknownPolicy(policy.clone()))?;
+        let state = &mut self.policies[index];
+        state.revoked_leaves.insert(leaf_id.clone());
+        let dropped = state.claims.remove(leaf_id).is_some();
+        self.generation += 1;
+        self.reindex();
+        Ok(dropped)
+    }
+
+    /// Lifts a leaf revocation; returns whether the leaf was revoked.
+    pub fn reinstate_leaf(
+        &mut self,
+        policy: &PolicyName,
+        leaf_id: &LeafId,
+    ) -> Result<bool, UnknownPolicy> {
+        let index = self
+            .policy_index(policy)
+            .ok_or_else(|| UnknownPolicy(policy.clone()))?;
+        let removed = self.policies[index].revoked_leaves.remove(leaf_id);
+        self.generation += 1;
+        Ok(removed)
+    }
+
+    /// Revokes one request by digest (permanently) and drops the claim it carried if that
+    /// claim is still current. Returns whether a claim was dropped.
+    pub fn revoke_claim(&mut self, digest: ClaimDigest) -> bool {
+        self.revoked_digests.insert(digest);
+        let mut dropped = false;
+        for state in &mut self.policies {
+            let before = state.claims.len();
+            state.claims.retain(|_, claim| claim.digest != digest);
+            dropped |= state.claims.len() != before;
+        }
+        self.generation += 1;
+        self.reindex();
+        dropped
+    }
+
+    /// The accepted claim whose tunnel address is `addr`: the claim behind a BGP session
+    /// from that address.
+    pub fn claim_for_tunnel_address(&self, addr: Ipv4Addr) -> Option<&AcceptedClaim> {
+        let (index, leaf_id) = self.by_tunnel.get(&addr)?;
+        self.policies.get(*index)?.claims.get(leaf_id)
+    }
+
+    /// Route admission for a route `prefix` received on the session from `session`
+    /// (see [`crate::admission`]).
+    pub fn admit(&self, session: Ipv4Addr, prefix: Ipv4Net) -> Admission {
+        match self.by_tunnel.get(&session) {
+            Some((index, leaf_id)) => {
+                let state = &self.policies[*index];
+                let claim = state.claims.get(leaf_id).map(|c| c.subject());
+                admit_route(claim, &state.policy.client_pools, prefix)
+            }
+            None => admit_route(None, &[], prefix),
+        }
+    }
+
+    /// For every accepted claim: its tunnel address and the /32s it owns. The daemon turns
+    /// this into per-peer BGP import policy.
+    pub fn owned_routes_by_session(&self) -> BTreeMap<Ipv4Addr, &[Ipv4Net]> {
+        self.accepted_claims()
+            .map(|(_, claim)| {
+                (
+                    claim.subject().tunnel_address,
+                    claim.subject().owned.as_slice(),
+                )
+            })
+            .collect()
+    }
+
+    /// Every accepted claim with its policy name.
+    pub fn accepted_claims(&self) -> impl Iterator<Item = (&PolicyName, &AcceptedClaim)> {
+        self.policies
+            .iter()
+            .flat_map(|s| s.claims.values().map(move |c| (&s.policy.name, c)))
+    }
+
+    /// The policy called `name`.
+    pub fn policy(&self, name: &PolicyName) -> Option<&Policy> {
+        self.policy_state(name).map(|s| &s.policy)
+    }
+
+    /// Refusals counted per reason.
+    pub fn counters(&self) -> &RefusalCounters {
+        &self.counters
+    }
+
+    /// A number that changes whenever the persistent state changes (claims, nonce
+    /// records, revocations): persist [`Registry::to_bytes`] when it differs from the
+    /// value at the last write.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Whether `leaf_id` is revoked under `policy`.
+    pub fn is_revoked(&self, policy: &PolicyName, leaf_id: &LeafId) -> bool {
+        self.policy_state(policy)
+            .is_some_and(|s| s.revoked_leaves.contains(leaf_id))
+    }
+
+    fn policy_index(&self, name: &PolicyName) -> Option<usize> {
+        self.policies.iter().position(|s| s.policy.name == *name)
+    }
+
+    fn policy_state(&self, name: &PolicyName) -> Option<&PolicyState> {
+        self.policies.iter().find(|s| s.policy.name == *name)
+    }
+}
+
+#[cfg(test)]
+mod tests;
