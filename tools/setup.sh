@@ -13,7 +13,7 @@ packages=(
   # BGP peers for interop tests and the demo
   bird2 frr gobgpd exabgp
   # namespaces, NAT, probes
-  iproute2 iputils-ping nftables netcat-openbsd jq procps
+  iproute2 iputils-ping nftables conntrack netcat-openbsd jq procps
   # image builder and guests
   kmod mtools dosfstools syslinux syslinux-common systemd-boot-efi binutils
   ovmf qemu-efi-aarch64 cpio
