@@ -82,3 +82,84 @@ pub fn admit_route(claim: Option<&ClaimSubject>, pools: &[Ipv4Net], prefix: Ipv4
         Err(_) => Admission::Reject(RejectReason::NotOwned),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::fixtures::{net, subject};
+
+    #[test]
+    fn verdicts_and_reason_names() {
+        let claim = subject(1);
+        let pools = [net("198.51.100.0/24")];
+        let verdict = |prefix| admit_route(Some(&claim), &pools, net(prefix));
+        assert_eq!(verdict("198.51.100.1/32"), Admission::Accept);
+        assert_eq!(
+            verdict("198.51.100.2/32"),
+            Admission::Reject(RejectReason::NotOwned)
+        );
+        assert_eq!(
+            verdict("192.0.2.1/32"),
+            Admission::Reject(RejectReason::OutsidePool)
+        );
+        assert_eq!(
+            verdict("198.51.100.0/24"),
+            Admission::Reject(RejectReason::NotHost32)
+        );
+        assert_eq!(
+            verdict("0.0.0.0/0"),
+            Admission::Reject(RejectReason::NotHost32)
+        );
+        assert_eq!(
+            admit_route(None, &pools, net("198.51.100.1/32")),
+            Admission::Reject(RejectReason::UnknownSession)
+        );
+        let names: Vec<_> = RejectReason::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(
+            names,
+            ["not-owned", "outside-pool", "not-a-32", "unknown-session"]
+        );
+    }
+
+    fn small_net() -> impl Strategy<Value = Ipv4Net> {
+        // A narrow address space so random claims and announcements collide often.
+        (0u32..64, prop_oneof![Just(32u8), 24u8..=32, 0u8..=32])
+            .prop_map(|(host, len)| Ipv4Net::new(Ipv4Addr::from(0xc633_6400 + host), len).unwrap())
+    }
+
+    proptest! {
+        #[test]
+        fn never_accepts_a_prefix_the_claim_does_not_own(
+            owned in proptest::collection::vec(small_net(), 0..8),
+            sort in any::<bool>(),
+            pools in proptest::collection::vec(small_net(), 0..3),
+            announced in small_net(),
+        ) {
+            let mut claim = subject(1);
+            claim.owned = owned;
+            if sort {
+                claim.normalize();
+            }
+            let verdict = admit_route(Some(&claim), &pools, announced);
+            if verdict == Admission::Accept {
+                prop_assert_eq!(announced.prefix_len(), 32);
+                prop_assert!(claim.owned.contains(&announced));
+                prop_assert!(pools.iter().any(|p| p.contains(&announced)));
+            }
+            if sort && announced.prefix_len() == 32
+                && claim.owned.contains(&announced)
+                && pools.iter().any(|p| p.contains(&announced))
+            {
+                prop_assert_eq!(verdict, Admission::Accept);
+            }
+            prop_assert_eq!(
+                admit_route(None, &pools, announced),
+                Admission::Reject(RejectReason::UnknownSession)
+            );
+        }
+    }
+}

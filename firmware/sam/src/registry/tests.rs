@@ -558,3 +558,49 @@ fn every_refusal_reason_is_covered_by_a_test_above() {
     ];
     assert_eq!(covered, Refusal::ALL);
 }
+
+mod admission_through_the_registry {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn host(n: u8) -> Ipv4Net {
+        Ipv4Net::new(Ipv4Addr::new(198, 51, 100, n), 32).unwrap()
+    }
+
+    proptest! {
+        #[test]
+        fn no_session_gets_a_route_its_claim_does_not_own(
+            leaves in proptest::collection::vec((1u8..8, proptest::collection::vec(0u8..16, 0..4)), 1..8),
+            announcements in proptest::collection::vec((1u8..8, 0u8..20, prop_oneof![Just(32u8), 0u8..=32]), 1..32),
+        ) {
+            let mut registry = registry();
+            for (seed, (tunnel, hosts)) in (1u64..).zip(leaves) {
+                let mut s = subject(u8::try_from(seed).unwrap());
+                s.tunnel_address = Ipv4Addr::new(10, 255, 1, tunnel);
+                s.owned = hosts.into_iter().map(host).collect();
+                s.normalize();
+                // Collisions and capacity make some enrollments fail; that is part of the test.
+                let _ = registry.enroll(NOW, &request(s, seed, NOW));
+            }
+            for (tunnel, last, len) in announcements {
+                let session = Ipv4Addr::new(10, 255, 1, tunnel);
+                let prefix = Ipv4Net::new(Ipv4Addr::new(198, 51, 100, last), len).unwrap();
+                let verdict = registry.admit(session, prefix);
+                let claim = registry.claim_for_tunnel_address(session);
+                if verdict == Admission::Accept {
+                    let claim = claim.expect("accepted only for a known session");
+                    prop_assert!(claim.subject().owned.contains(&prefix));
+                    prop_assert_eq!(prefix.prefix_len(), 32);
+                }
+                if let Some(claim) = claim {
+                    if claim.subject().owned.contains(&prefix) {
+                        prop_assert_eq!(verdict, Admission::Accept);
+                    }
+                } else {
+                    prop_assert_eq!(verdict, Admission::Reject(RejectReason::UnknownSession));
+                }
+            }
+        }
+    }
+}
