@@ -200,31 +200,40 @@ fn emit_capability(cap: &Capability, out: &mut Vec<u8>) {
 }
 
 /// Appends an OPEN body. Capabilities go into as few Capabilities parameters as fit
-/// 255 octets each.
+/// 255 octets each; when all parameters together exceed 255 octets, the RFC 9072
+/// extended encoding carries them in one parameter.
 pub(super) fn emit(msg: &Open, out: &mut Vec<u8>) {
     out.push(msg.version);
     out.extend_from_slice(&msg.my_as.to_be_bytes());
     out.extend_from_slice(&msg.hold_time.to_be_bytes());
     out.extend_from_slice(&msg.bgp_id.octets());
-    let opt_len_at = out.len();
-    out.push(0);
+    let mut caps = Vec::with_capacity(64);
     let mut encoded = Vec::with_capacity(64);
+    let mut params = Vec::with_capacity(64);
     let mut param_start = None;
     for cap in &msg.capabilities {
         encoded.clear();
         emit_capability(cap, &mut encoded);
-        let open_param = param_start.filter(|&s| out.len() - s - 2 + encoded.len() <= 255);
-        let start = match open_param {
-            Some(start) => start,
-            None => {
-                let start = out.len();
-                out.extend_from_slice(&[PARAM_CAPABILITIES, 0]);
-                param_start = Some(start);
-                start
-            }
-        };
-        out.extend_from_slice(&encoded);
-        out[start + 1] = (out.len() - start - 2) as u8;
+        caps.extend_from_slice(&encoded);
+        let open_param = param_start.filter(|&s| params.len() - s - 2 + encoded.len() <= 255);
+        let start = open_param.unwrap_or_else(|| {
+            params.extend_from_slice(&[PARAM_CAPABILITIES, 0]);
+            params.len() - 2
+        });
+        param_start = Some(start);
+        params.extend_from_slice(&encoded);
+        params[start + 1] = (params.len() - start - 2) as u8;
     }
-    out[opt_len_at] = u8::try_from(out.len() - opt_len_at - 1).unwrap_or(u8::MAX);
+    if let Ok(len) = u8::try_from(params.len()) {
+        out.push(len);
+        out.extend_from_slice(&params);
+    } else {
+        // RFC 9072 §2: 255, type 255, 2-octet length, then parameters with 2-octet lengths.
+        let caps_len = u16::try_from(caps.len()).unwrap_or(u16::MAX);
+        out.extend_from_slice(&[255, EXTENDED_PARAMS]);
+        out.extend_from_slice(&(caps_len.saturating_add(3)).to_be_bytes());
+        out.push(PARAM_CAPABILITIES);
+        out.extend_from_slice(&caps_len.to_be_bytes());
+        out.extend_from_slice(&caps);
+    }
 }
