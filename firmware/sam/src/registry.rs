@@ -14,22 +14,24 @@
 //! verified under a policy is refused again until its record is forgotten, which happens
 //! only after the nonce's timestamp has left the skew window and its claim has expired.
 
+mod http;
 mod persist;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
 use crate::admission::{Admission, admit_route};
-use crate::answer::{ANSWER_VERSION, Answer, RefusalBody, SignedAnswer};
+use crate::answer::{ANSWER_VERSION, Answer, SignedAnswer};
 use crate::claim::{ClaimDigest, ClaimSubject, EnrollRequest, Nonce};
 use crate::limiter::AttemptLimiter;
 use crate::names::{LeafId, PolicyName};
 use crate::policy::{Policy, PolicyError};
-use crate::refusal::{LogDecision, LogLimiter, Refusal, RefusalCounters};
+use crate::refusal::{LogLimiter, Refusal, RefusalCounters};
 use crate::token::JoinToken;
 
+pub use http::{HttpReply, Outcome};
 pub use persist::{REGISTRY_FORMAT, REGISTRY_VERSION, RestoreError, RestoreReport};
 
 /// A claim the registry accepted, with the request that carried it.
@@ -59,40 +61,6 @@ struct PolicyState {
     /// Nonce → RR time after which the record may be forgotten.
     nonces: BTreeMap<Nonce, u64>,
     revoked_leaves: BTreeSet<LeafId>,
-}
-
-/// What [`Registry::handle_http`] decided, for logging and status.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// The claim was accepted.
-    Accepted {
-        /// The policy.
-        policy: PolicyName,
-        /// The leaf.
-        leaf_id: LeafId,
-        /// Digest of the accepted request.
-        digest: ClaimDigest,
-        /// Whether it replaced the same leaf's earlier claim.
-        renewal: bool,
-    },
-    /// The request was refused.
-    Refused {
-        /// Why.
-        refusal: Refusal,
-        /// Whether to write a log line for it.
-        log: LogDecision,
-    },
-}
-
-/// An HTTP reply for the daemon to send as is (`Content-Type: application/json`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpReply {
-    /// HTTP status code.
-    pub status: u16,
-    /// JSON body.
-    pub body: Vec<u8>,
-    /// What happened.
-    pub outcome: Outcome,
 }
 
 /// A policy name that the registry does not know.
@@ -146,53 +114,6 @@ impl Registry {
         self
     }
 
-    /// Handles one `POST /v1/enroll` body from `source`: rate limit, parse, enroll,
-    /// count, and build the reply.
-    pub fn handle_http(&mut self, now: u64, source: IpAddr, body: &[u8]) -> HttpReply {
-        let result = match self.limiter.check(now, source) {
-            Err(wait) => {
-                self.counters.count(Refusal::RateLimited);
-                Err((Refusal::RateLimited, Some(wait)))
-            }
-            Ok(()) => match EnrollRequest::from_json(body) {
-                Err(_) => {
-                    self.counters.count(Refusal::Malformed);
-                    Err((Refusal::Malformed, None))
-                }
-                Ok(request) => self.enroll_counted(now, &request).map_err(|r| (r, None)),
-            },
-        };
-        match result {
-            Ok((signed, renewal)) => {
-                let answer = &signed.answer;
-                HttpReply {
-                    status: 200,
-                    body: signed.to_json(),
-                    outcome: Outcome::Accepted {
-                        policy: answer.policy.clone(),
-                        leaf_id: answer.leaf_id.clone(),
-                        digest: answer.claim_digest,
-                        renewal,
-                    },
-                }
-            }
-            Err((refusal, retry_after_secs)) => {
-                let body = RefusalBody {
-                    refused: refusal.wire_reason().to_owned(),
-                    retry_after_secs,
-                };
-                HttpReply {
-                    status: refusal.http_status(),
-                    body: body.to_json(),
-                    outcome: Outcome::Refused {
-                        refusal,
-                        log: self.log_limiter.decide(now, refusal),
-                    },
-                }
-            }
-        }
-    }
-
     /// Checks `request` at RR time `now` and, if it passes, records the claim (replacing
     /// the same leaf's earlier claim) and returns the signed answer. Every refusal is
     /// counted. The nonce of a request whose MAC verifies is recorded even when a later
@@ -203,7 +124,7 @@ impl Registry {
     }
 
     /// [`Registry::enroll`], also telling whether the claim replaced the leaf's own.
-    fn enroll_counted(
+    pub(crate) fn enroll_counted(
         &mut self,
         now: u64,
         request: &EnrollRequest,
