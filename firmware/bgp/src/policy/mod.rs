@@ -125,7 +125,7 @@ pub enum Outcome<'p> {
     /// Accepted.
     Accept {
         /// Changed attributes, or `None` when unchanged.
-        attrs: Option<PathAttributes>,
+        attrs: Option<Box<PathAttributes>>,
         /// The route's NEXT_HOP must be set to our own address.
         next_hop_self: bool,
     },
@@ -161,10 +161,10 @@ impl Policy {
 
     /// Evaluate the policy for one route.
     pub fn evaluate<'p>(&'p self, prefix: &IpNet, attrs: &PathAttributes) -> Outcome<'p> {
-        let mut changed: Option<PathAttributes> = None;
+        let mut changed: Option<Box<PathAttributes>> = None;
         let mut next_hop_self = false;
         for rule in &self.rules {
-            let current = changed.as_ref().unwrap_or(attrs);
+            let current = changed.as_deref().unwrap_or(attrs);
             if !rule.when.holds(prefix, current) {
                 continue;
             }
@@ -173,7 +173,7 @@ impl Policy {
                     next_hop_self = true;
                     continue;
                 }
-                let a = changed.get_or_insert_with(|| attrs.clone());
+                let a = changed.get_or_insert_with(|| Box::new(attrs.clone()));
                 match *m {
                     Modification::AddCommunity(c) => {
                         if !a.communities.contains(&c) {

@@ -92,6 +92,11 @@ impl LocRib {
         self.sources[i] = Some(info);
     }
 
+    /// What the decision process knows about a source.
+    pub fn source_info(&self, id: SourceId) -> Option<&SourceInfo> {
+        self.sources.get(id.0 as usize)?.as_ref()
+    }
+
     /// The source's info.
     ///
     /// # Panics

@@ -29,7 +29,7 @@ pub enum Direction {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Encode and write this message.
-    Send(Message),
+    Send(Box<Message>),
     /// The peer's OPEN was accepted (now OpenConfirm): check for a collision.
     OpenReceived(Negotiated),
     /// The session reached Established.
@@ -141,7 +141,10 @@ impl Connection {
                     self.state = State::OpenConfirm;
                     self.restart_hold(now);
                     self.keepalive_deadline = n.keepalive().map(|k| now + k);
-                    vec![Action::Send(Message::Keepalive), Action::OpenReceived(n)]
+                    vec![
+                        Action::Send(Box::new(Message::Keepalive)),
+                        Action::OpenReceived(n),
+                    ]
                 }
             },
             (State::OpenConfirm, Message::Keepalive) => {
@@ -184,7 +187,7 @@ impl Connection {
         }
         if self.keepalive_deadline.is_some_and(|d| d <= now) {
             self.keepalive_deadline = self.negotiated.and_then(|n| n.keepalive()).map(|k| now + k);
-            return vec![Action::Send(Message::Keepalive)];
+            return vec![Action::Send(Box::new(Message::Keepalive))];
         }
         Vec::new()
     }
@@ -210,7 +213,7 @@ mod tests {
         let (mut c, open) = Connection::start(now, Direction::Outbound, side(1));
         assert!(matches!(open, Message::Open(_)));
         let acts = c.on_message(now, Message::Open(side(2).open()));
-        assert_eq!(acts[0], Action::Send(Message::Keepalive));
+        assert_eq!(acts[0], Action::Send(Box::new(Message::Keepalive)));
         assert!(matches!(acts[1], Action::OpenReceived(n) if n.hold_time == 9));
         assert_eq!(c.state(), State::OpenConfirm);
         assert_eq!(
@@ -229,7 +232,7 @@ mod tests {
         assert!(c.on_timeout(t0 + Duration::from_secs(2)).is_empty());
         assert_eq!(
             c.on_timeout(t0 + Duration::from_secs(3)),
-            vec![Action::Send(Message::Keepalive)]
+            vec![Action::Send(Box::new(Message::Keepalive))]
         );
         // Nothing received for 9 s: the hold timer fires with NOTIFICATION 4/0.
         let acts = c.on_timeout(t0 + Duration::from_secs(9));

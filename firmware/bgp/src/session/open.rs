@@ -230,7 +230,8 @@ mod tests {
 
     #[test]
     fn rejects_bad_opens_with_the_right_subcode() {
-        let cases: Vec<(Box<dyn Fn(&mut Open)>, u8)> = vec![
+        type Mutation = Box<dyn Fn(&mut Open)>;
+        let cases: Vec<(Mutation, u8)> = vec![
             (Box::new(|o| o.version = 3), codes::OPEN_BAD_VERSION),
             (Box::new(|o| o.hold_time = 2), codes::OPEN_BAD_HOLD_TIME),
             (

@@ -8,13 +8,32 @@
 //! Connections are the daemon's: it opens TCP when asked ([`Output::Connect`]), reports
 //! accepted and established connections with a [`ConnId`] it chooses, passes received
 //! bytes in arbitrary chunks (the speaker frames them), and closes when asked.
+//!
+//! Inside, the work is split by concern: `peer` (per-peer state and status), `fsm`
+//! (peer-level Idle/Connect/Active, connections, collision detection, backoff),
+//! `admission` (dynamic peers and refusals), `receive` (framing, messages, UPDATE
+//! import, max-prefix), `export` (Adj-RIB-Out, reflection, UPDATE packing).
+//! Every `handle_*` call ends with a flush: Loc-RIB changes become FIB outputs and
+//! UPDATEs to every Established peer.
 
+mod admission;
+mod export;
+mod fsm;
+mod peer;
+mod receive;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 
 use crate::policy::Policy;
+use crate::reflect::Role;
+use crate::rib::intern::Interner;
+use crate::rib::loc::LocRib;
+use crate::rib::{Attrs, SourceId, SourceInfo};
+use crate::session::backoff::BackoffConfig;
 use crate::wire::PathAttributes;
 
 /// A TCP connection, numbered by the daemon.
@@ -265,35 +284,178 @@ pub struct PeerStatus {
     pub last_error: Option<String>,
 }
 
+/// One path of a prefix in the Loc-RIB, as reported by [`Speaker::explain`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathReport {
+    /// The peer it came from; `None` for a locally originated route.
+    pub peer: Option<IpAddr>,
+    /// Its attributes after import policy.
+    pub attrs: PathAttributes,
+    /// It is the best path.
+    pub best: bool,
+    /// For the others: the decision step at which it lost to the best path
+    /// (`local-pref`, `as-path-length`, ..., `peer-address`).
+    pub lost_at: Option<&'static str>,
+}
+
 /// The BGP speaker.
 #[derive(Debug)]
 pub struct Speaker {
-    _private: (),
+    config: SpeakerConfig,
+    backoff: BackoffConfig,
+    now: Option<Instant>,
+    /// Peer slots; slot `i` is route source `i + 1`.
+    peers: Vec<Option<peer::Peer>>,
+    by_addr: HashMap<IpAddr, usize>,
+    conns: HashMap<ConnId, fsm::Conn>,
+    ranges: Vec<admission::Range>,
+    dynamic_policies: HashMap<IpAddr, Policy>,
+    refusals: BTreeMap<String, u64>,
+    interner: Interner,
+    loc: LocRib,
+    reflector: bool,
+    shut_down: bool,
+    out: VecDeque<Output>,
 }
 
 impl Speaker {
     /// A speaker with no peers.
-    pub fn new(_config: SpeakerConfig) -> Self {
-        Speaker { _private: () }
+    pub fn new(config: SpeakerConfig) -> Self {
+        let mut loc = LocRib::new(config.multipath);
+        loc.set_source(
+            SourceId::LOCAL,
+            SourceInfo {
+                role: Role::Local,
+                router_id: config.router_id,
+                address: None,
+            },
+        );
+        Speaker {
+            reflector: config.cluster_id.is_some(),
+            config,
+            backoff: BackoffConfig::default(),
+            now: None,
+            peers: Vec::new(),
+            by_addr: HashMap::new(),
+            conns: HashMap::new(),
+            ranges: Vec::new(),
+            dynamic_policies: HashMap::new(),
+            refusals: BTreeMap::new(),
+            interner: Interner::new(),
+            loc,
+            shut_down: false,
+            out: VecDeque::new(),
+        }
     }
+
+    /// Replace the idle-hold backoff settings (applies to peers added afterwards).
+    pub fn set_backoff(&mut self, backoff: BackoffConfig) {
+        self.backoff = backoff;
+    }
+
     /// Feed one input at time `now`.
-    pub fn handle_input(&mut self, _now: Instant, _input: Input<'_>) {}
+    pub fn handle_input(&mut self, now: Instant, input: Input<'_>) {
+        self.now = Some(now);
+        match input {
+            Input::AddPeer(cfg) => self.add_peer(now, cfg),
+            Input::RemovePeer(addr) => self.remove_peer(now, addr),
+            Input::AddRange(range) => self.add_range(range),
+            Input::SetImportPolicy { peer, policy } => self.set_import_policy(peer, policy),
+            Input::Announce { prefix, attrs } => self.announce(prefix, attrs),
+            Input::Withdraw(prefix) => self.loc.update(prefix.trunc(), SourceId::LOCAL, None),
+            Input::Accepted {
+                conn,
+                remote,
+                local,
+            } => self.accepted(now, conn, remote, local),
+            Input::Connected { peer, conn, local } => self.connected(now, peer, conn, local),
+            Input::ConnectFailed { peer } => self.connect_failed(peer),
+            Input::Received { conn, data } => self.received(now, conn, data),
+            Input::Closed { conn } => self.closed(now, conn),
+            Input::Shutdown => self.shutdown(now),
+        }
+        self.flush();
+    }
+
     /// Timers due at or before `now` fire.
-    pub fn handle_timeout(&mut self, _now: Instant) {}
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = Some(now);
+        self.fire_timers(now);
+        self.flush();
+    }
+
     /// Next output, or `None` when drained.
     pub fn poll_output(&mut self) -> Option<Output> {
-        None
+        self.out.pop_front()
     }
+
     /// Earliest deadline, if any.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        None
+        let peers = self.peers.iter().flatten().filter_map(|p| p.deadline());
+        let conns = self.conns.values().filter_map(|c| c.fsm.deadline());
+        peers.chain(conns).min()
     }
+
     /// Status of every peer (O(peers)).
     pub fn peers(&self) -> Vec<PeerStatus> {
-        Vec::new()
+        self.peers
+            .iter()
+            .flatten()
+            .map(|p| p.status(self.now, &self.ranges))
+            .collect()
     }
+
     /// Number of prefixes in the Loc-RIB.
     pub fn loc_rib_len(&self) -> usize {
-        0
+        self.loc.len()
+    }
+
+    /// Refused connections by reason (`local-address`, `no-matching-range`,
+    /// `range-full`, `peer-idle`, `shutting-down`).
+    pub fn refusals(&self) -> Vec<(String, u64)> {
+        self.refusals.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
+
+    /// Every path of `prefix` in the Loc-RIB, best first, with why the others lost.
+    pub fn explain(&self, prefix: IpNet) -> Vec<PathReport> {
+        self.loc
+            .explain(&prefix.trunc())
+            .into_iter()
+            .map(|e| PathReport {
+                peer: self.source_address(e.source),
+                attrs: (*e.attrs).clone(),
+                best: e.best,
+                lost_at: e.lost_at.map(|s| s.name()),
+            })
+            .collect()
+    }
+
+    /// Number of distinct attribute sets held (interned).
+    pub fn attribute_sets(&self) -> usize {
+        self.interner.len()
+    }
+
+    fn source_address(&self, id: SourceId) -> Option<IpAddr> {
+        let slot = (id.0 as usize).checked_sub(1)?;
+        self.peers.get(slot)?.as_ref().map(|p| p.config.remote)
+    }
+
+    fn announce(&mut self, prefix: IpNet, mut attrs: PathAttributes) {
+        let prefix = prefix.trunc();
+        attrs.origin.get_or_insert(crate::wire::Origin::Igp);
+        attrs.mp_unreach.clear();
+        match prefix {
+            IpNet::V4(_) => attrs.mp_reach = None,
+            IpNet::V6(_) => {
+                let mp = attrs.mp_reach.get_or_insert(crate::wire::MpReach {
+                    next_hop: std::net::Ipv6Addr::UNSPECIFIED,
+                    link_local: None,
+                    nlri: Vec::new(),
+                });
+                mp.nlri.clear();
+            }
+        }
+        let attrs: Attrs = self.interner.intern(attrs);
+        self.loc.update(prefix, SourceId::LOCAL, Some(attrs));
     }
 }

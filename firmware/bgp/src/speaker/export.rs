@@ -1,0 +1,181 @@
+//! Export: from Loc-RIB best paths to each Established peer's Adj-RIB-Out, and from
+//! there to packed UPDATEs.
+//!
+//! Per prefix and peer: only the best path is considered; it is never sent back to the
+//! peer it came from; RFC 4456 client/non-client rules decide whether it goes out at
+//! all; then the attribute changes for the kind of session (reflection: ORIGINATOR_ID,
+//! CLUSTER_LIST; eBGP: AS prepended, LOCAL_PREF/ORIGINATOR_ID/CLUSTER_LIST stripped,
+//! next hop self; local routes: next hop self), then the peer's export policy. The
+//! result is interned, so unchanged routes compare equal by pointer and are not resent.
+//! The attribute transformation is memoised per (attribute set, source) within a flush,
+//! so a million prefixes sharing one set cost one transformation per peer.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ipnet::IpNet;
+
+use crate::policy::Outcome;
+use crate::reflect::{Role, may_advertise, reflected, set_next_hop, to_external, to_internal};
+use crate::rib::adj_out::Batch;
+use crate::rib::{Attrs, SourceId};
+use crate::speaker::{Output, Speaker};
+use crate::wire::{self, Afi, Message, RouteRefresh, Update};
+
+/// Transformed attributes per (attribute set address, source) for one peer and flush.
+type Memo = HashMap<(usize, u32), Attrs>;
+
+impl Speaker {
+    /// Turn Loc-RIB changes into FIB outputs and UPDATEs.
+    pub(super) fn flush(&mut self) {
+        for change in self.loc.take_fib() {
+            self.out.push_back(Output::Fib(change));
+        }
+        let changed = self.loc.take_changed();
+        let established: Vec<usize> = (0..self.peers.len())
+            .filter(|&i| {
+                self.peers[i]
+                    .as_ref()
+                    .is_some_and(|p| p.established.is_some())
+            })
+            .collect();
+        for &idx in &established {
+            if !changed.is_empty() {
+                self.stage(idx, &changed);
+            }
+            let p = self.peer_mut(idx);
+            if p.adj_out.has_pending() {
+                let batch = p.adj_out.take_batch();
+                self.send_batch(idx, &batch);
+            }
+            self.send_end_of_rib(idx);
+        }
+    }
+
+    /// Stage every prefix of the Loc-RIB for a peer (session up, export policy change).
+    pub(super) fn export_full(&mut self, idx: usize) {
+        let prefixes: Vec<IpNet> = self.loc.iter_best().map(|(p, _)| *p).collect();
+        self.stage(idx, &prefixes);
+    }
+
+    fn stage(&mut self, idx: usize, prefixes: &[IpNet]) {
+        let mut memo = Memo::new();
+        for prefix in prefixes {
+            let attrs = self.export_for(idx, prefix, &mut memo);
+            self.peer_mut(idx).adj_out.stage(*prefix, attrs);
+        }
+    }
+
+    /// What `prefix` should look like at peer `idx` (`None`: not advertised).
+    fn export_for(&mut self, idx: usize, prefix: &IpNet, memo: &mut Memo) -> Option<Attrs> {
+        let cluster = self.cluster_id().unwrap_or(self.config.router_id);
+        let Speaker {
+            peers,
+            loc,
+            interner,
+            config,
+            ..
+        } = self;
+        let p = peers[idx].as_ref()?;
+        let n = p.negotiated?;
+        let family_ok = match prefix {
+            IpNet::V4(_) => n.ipv4,
+            IpNet::V6(_) => n.ipv6,
+        };
+        let best = loc.best(prefix)?;
+        if !family_ok || best.source == SourceId(idx as u32 + 1) {
+            return None;
+        }
+        let source = loc.source_info(best.source)?;
+        let (from, to) = (source.role, p.role());
+        if !may_advertise(from, to) {
+            return None;
+        }
+        let self_nh = p.local_addr?;
+        let key = (Arc::as_ptr(&best.attrs) as usize, best.source.0);
+        let transformed = match memo.get(&key) {
+            Some(a) => Arc::clone(a),
+            None => {
+                let mut out = match (to, from) {
+                    (Role::External, _) => {
+                        to_external(&best.attrs, config.local_as, self_nh, from == Role::Local)
+                    }
+                    (_, Role::Client | Role::NonClient) => {
+                        reflected(&best.attrs, source.router_id, cluster)
+                    }
+                    _ => to_internal(&best.attrs),
+                };
+                if from == Role::Local || (to != Role::External && p.config.next_hop_self) {
+                    set_next_hop(&mut out, self_nh);
+                }
+                let a = interner.intern(out);
+                memo.insert(key, Arc::clone(&a));
+                a
+            }
+        };
+        if p.config.export.is_accept_all() {
+            return Some(transformed);
+        }
+        match p.config.export.evaluate(prefix, &transformed) {
+            Outcome::Reject(_) => None,
+            Outcome::Accept {
+                attrs: None,
+                next_hop_self: false,
+            } => Some(transformed),
+            Outcome::Accept {
+                attrs,
+                next_hop_self,
+            } => {
+                let mut out = attrs.map_or_else(|| (*transformed).clone(), |a| *a);
+                if next_hop_self {
+                    set_next_hop(&mut out, self_nh);
+                }
+                Some(interner.intern(out))
+            }
+        }
+    }
+
+    /// Encode a batch into packed UPDATEs on the peer's Established connection.
+    fn send_batch(&mut self, idx: usize, batch: &Batch) {
+        let p = self.peer(idx);
+        let (Some(conn), Some(n)) = (p.established, p.negotiated) else {
+            return;
+        };
+        let ctx = n.parse_ctx();
+        let mut msgs = Vec::new();
+        wire::pack_withdrawals(&ctx, &batch.withdraw_v4, &mut msgs);
+        wire::pack_withdrawals_v6(&ctx, &batch.withdraw_v6, &mut msgs);
+        for (attrs, nlri) in &batch.v4 {
+            wire::pack_updates(&ctx, attrs, nlri, &mut msgs);
+        }
+        for (attrs, nlri) in &batch.v6 {
+            wire::pack_updates_v6(&ctx, attrs, nlri, &mut msgs);
+        }
+        for m in msgs {
+            self.transmit(conn, m);
+        }
+    }
+
+    /// After the initial table: End-of-RIB (an empty UPDATE, RFC 4724 §2) for IPv4.
+    fn send_end_of_rib(&mut self, idx: usize) {
+        let p = self.peer_mut(idx);
+        if !std::mem::take(&mut p.send_eor) {
+            return;
+        }
+        if let (Some(conn), Some(n)) = (p.established, p.negotiated)
+            && n.ipv4
+        {
+            self.send(conn, &Message::Update(Update::default()));
+        }
+    }
+
+    /// Answer a ROUTE-REFRESH by re-sending the family's Adj-RIB-Out.
+    pub(super) fn route_refresh(&mut self, idx: usize, r: RouteRefresh) {
+        let batch = match r.afi {
+            Afi::Ipv4 => self.peer(idx).adj_out.resend(false),
+            Afi::Ipv6 => self.peer(idx).adj_out.resend(true),
+            Afi::Other(_) => return,
+        };
+        self.send_batch(idx, &batch);
+    }
+}

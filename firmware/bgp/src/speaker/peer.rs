@@ -1,0 +1,134 @@
+//! Per-peer state: configuration, peer-level FSM state, RIBs and counters.
+//!
+//! Invariant: every counter shown by [`Peer::status`] is kept incrementally (Adj-RIB-In
+//! and Adj-RIB-Out sizes, accepted, rejected per reason), so status is O(1) per peer.
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use crate::policy::Policy;
+use crate::reflect::Role;
+use crate::rib::adj_in::AdjRibIn;
+use crate::rib::adj_out::AdjRibOut;
+use crate::session::State;
+use crate::session::backoff::{Backoff, BackoffConfig};
+use crate::session::open::{ExpectedAs, LocalSide, Negotiated};
+use crate::speaker::admission::Range;
+use crate::speaker::{ConnId, PeerConfig, PeerKind, PeerStatus};
+
+/// One peer (configured or dynamic).
+#[derive(Debug)]
+pub(super) struct Peer {
+    pub(super) config: PeerConfig,
+    /// Index of the dynamic range it was admitted from.
+    pub(super) dynamic: Option<usize>,
+    /// Effective import policy.
+    pub(super) import: Policy,
+    /// Idle, Connect or Active when no connection is further along.
+    pub(super) base: State,
+    /// State last reported in an event.
+    pub(super) reported: State,
+    pub(super) connect_retry_at: Option<Instant>,
+    pub(super) idle_until: Option<Instant>,
+    /// Open connections (at most two during a collision).
+    pub(super) conns: Vec<ConnId>,
+    pub(super) established: Option<ConnId>,
+    pub(super) negotiated: Option<Negotiated>,
+    /// Our address on the Established connection (next-hop-self).
+    pub(super) local_addr: Option<IpAddr>,
+    pub(super) established_at: Option<Instant>,
+    pub(super) backoff: Backoff,
+    pub(super) adj_in: AdjRibIn,
+    pub(super) adj_out: AdjRibOut,
+    pub(super) remote_as: Option<u32>,
+    pub(super) last_error: Option<String>,
+    pub(super) max_prefix_warned: bool,
+    /// Send End-of-RIB after the next flush (initial table sent).
+    pub(super) send_eor: bool,
+}
+
+impl Peer {
+    pub(super) fn new(
+        config: PeerConfig,
+        import: Policy,
+        dynamic: Option<usize>,
+        backoff: BackoffConfig,
+    ) -> Self {
+        Peer {
+            remote_as: config.remote_as,
+            config,
+            dynamic,
+            import,
+            base: State::Idle,
+            reported: State::Idle,
+            connect_retry_at: None,
+            idle_until: None,
+            conns: Vec::new(),
+            established: None,
+            negotiated: None,
+            local_addr: None,
+            established_at: None,
+            backoff: Backoff::new(backoff),
+            adj_in: AdjRibIn::new(),
+            adj_out: AdjRibOut::new(),
+            last_error: None,
+            max_prefix_warned: false,
+            send_eor: false,
+        }
+    }
+
+    /// Reflection role of this peer.
+    pub(super) fn role(&self) -> Role {
+        match (self.config.kind, self.config.rr_client) {
+            (PeerKind::External, _) => Role::External,
+            (PeerKind::Internal, true) => Role::Client,
+            (PeerKind::Internal, false) => Role::NonClient,
+        }
+    }
+
+    /// Our side of this peer's sessions.
+    pub(super) fn local_side(&self, local_as: u32, router_id: std::net::Ipv4Addr) -> LocalSide {
+        let expected_as = match (self.config.kind, self.config.remote_as) {
+            (_, Some(asn)) => ExpectedAs::Exact(asn),
+            (PeerKind::Internal, None) => ExpectedAs::Exact(local_as),
+            (PeerKind::External, None) => ExpectedAs::AnyExternal,
+        };
+        LocalSide {
+            local_as,
+            router_id,
+            hold_time: self.config.hold_time,
+            expected_as,
+        }
+    }
+
+    /// Earliest peer-level deadline.
+    pub(super) fn deadline(&self) -> Option<Instant> {
+        match (self.idle_until, self.connect_retry_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Status in O(reasons).
+    pub(super) fn status(&self, now: Option<Instant>, ranges: &[Range]) -> PeerStatus {
+        let uptime_secs = match (self.established.is_some(), self.established_at, now) {
+            (true, Some(at), Some(now)) => now.saturating_duration_since(at).as_secs(),
+            _ => 0,
+        };
+        PeerStatus {
+            address: self.config.remote,
+            remote_as: self.remote_as,
+            state: self.reported.name().to_string(),
+            dynamic: self
+                .dynamic
+                .and_then(|i| ranges.get(i))
+                .map(|r| r.range.name.clone()),
+            uptime_secs,
+            received: self.adj_in.len() as u64,
+            accepted: self.adj_in.accepted(),
+            rejected: self.adj_in.rejected(),
+            advertised: self.adj_out.len() as u64,
+            last_error: self.last_error.clone(),
+        }
+    }
+}

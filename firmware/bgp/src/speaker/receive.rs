@@ -1,0 +1,302 @@
+//! Receiving: framing of the byte stream, message dispatch to the connection FSM, and
+//! UPDATE import into Adj-RIB-In and Loc-RIB.
+//!
+//! RFC 7606 outcomes from the parser are applied here: a `ParseError` sends its
+//! NOTIFICATION and closes; `treat_as_withdraw` withdraws every NLRI of the UPDATE;
+//! discarded attributes are already gone. Import runs loop detection (RFC 4456 and the
+//! eBGP AS loop), then the peer's import policy; rejected routes stay in Adj-RIB-In
+//! (counted per reason) so that a new policy can re-evaluate them.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use ipnet::IpNet;
+
+use crate::policy::{Outcome, Policy};
+use crate::reflect::{Role, loop_check};
+use crate::rib::adj_in::{InRoute, Verdict};
+use crate::rib::intern::Interner;
+use crate::rib::{Attrs, SourceId};
+use crate::session::codes;
+use crate::speaker::fsm::CloseKind;
+use crate::speaker::peer::Peer;
+use crate::speaker::{ConnId, Event, MaxPrefixAction, Speaker, SpeakerConfig};
+use crate::wire::{self, Message, MpReach, Notification, Update};
+
+/// The import verdict of one route.
+fn judge(
+    peer: &mut Peer,
+    interner: &mut Interner,
+    config: &SpeakerConfig,
+    cluster_id: Option<Ipv4Addr>,
+    prefix: &IpNet,
+    received: &Attrs,
+) -> Verdict {
+    let external = peer.role() == Role::External;
+    if let Some(l) = loop_check(
+        received,
+        config.router_id,
+        cluster_id,
+        config.local_as,
+        external,
+    ) {
+        return Verdict::Rejected(peer.adj_in.reason(l.name()));
+    }
+    match peer.import.evaluate(prefix, received) {
+        Outcome::Reject(reason) => Verdict::Rejected(peer.adj_in.reason(reason)),
+        Outcome::Accept { attrs: None, .. } => Verdict::Accepted(Arc::clone(received)),
+        Outcome::Accept { attrs: Some(a), .. } => Verdict::Accepted(interner.intern(*a)),
+    }
+}
+
+fn accepted(v: &Verdict) -> Option<&Attrs> {
+    match v {
+        Verdict::Accepted(a) => Some(a),
+        Verdict::Rejected(_) => None,
+    }
+}
+
+impl Speaker {
+    /// The cluster id used for reflection and loop detection, when reflecting at all.
+    pub(super) fn cluster_id(&self) -> Option<Ipv4Addr> {
+        self.config
+            .cluster_id
+            .or(self.reflector.then_some(self.config.router_id))
+    }
+
+    pub(super) fn received(&mut self, now: Instant, id: ConnId, data: &[u8]) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        c.rx.extend_from_slice(data);
+        let mut offset = 0;
+        loop {
+            let ctx = self.conn_ctx(id);
+            let Some(c) = self.conns.get(&id) else { return };
+            let buf = &c.rx[offset..];
+            let parsed = match wire::frame_len(buf) {
+                Ok(None) => break,
+                Ok(Some(n)) => {
+                    offset += n;
+                    Message::parse(&buf[..n], &ctx)
+                }
+                Err(e) => Err(e),
+            };
+            match parsed {
+                Err(e) => {
+                    return self.close_conn(
+                        now,
+                        id,
+                        Some(e.notification),
+                        e.reason,
+                        CloseKind::Error,
+                    );
+                }
+                Ok(msg) => {
+                    if let Message::Notification(n) = &msg {
+                        let peer = self.peer(c.peer).config.remote;
+                        self.event(Event::Notification {
+                            peer,
+                            sent: false,
+                            code: n.code,
+                            subcode: n.subcode,
+                        });
+                    }
+                    let Some(c) = self.conns.get_mut(&id) else {
+                        return;
+                    };
+                    let actions = c.fsm.on_message(now, msg);
+                    self.apply(now, id, actions);
+                }
+            }
+        }
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.rx.drain(..offset);
+        }
+    }
+
+    pub(super) fn process_update(&mut self, now: Instant, idx: usize, update: Update) {
+        let Update {
+            withdrawn,
+            mut attrs,
+            nlri,
+            treat_as_withdraw,
+            discarded: _,
+        } = update;
+        let external = self.peer(idx).role() == Role::External;
+        for p in withdrawn {
+            self.remove_route(idx, IpNet::V4(p.trunc()));
+        }
+        for p in std::mem::take(&mut attrs.mp_unreach) {
+            self.remove_route(idx, IpNet::V6(p.trunc()));
+        }
+        let mp = attrs.mp_reach.take();
+        if external {
+            attrs.local_pref = None;
+        }
+        if let Some(err) = treat_as_withdraw {
+            for p in nlri {
+                self.remove_route(idx, IpNet::V4(p.trunc()));
+            }
+            for p in mp.into_iter().flat_map(|m| m.nlri) {
+                self.remove_route(idx, IpNet::V6(p.trunc()));
+            }
+            self.peer_mut(idx).last_error = Some(format!("update treated as withdraw: {err}"));
+            return;
+        }
+        if !nlri.is_empty() {
+            if attrs.next_hop.is_none() {
+                for p in nlri {
+                    self.remove_route(idx, IpNet::V4(p.trunc()));
+                }
+            } else {
+                let shared = self.interner.intern(attrs.clone());
+                for p in nlri {
+                    self.add_route(idx, IpNet::V4(p.trunc()), &shared);
+                }
+            }
+        }
+        if let Some(mp) = mp
+            && !mp.nlri.is_empty()
+        {
+            let MpReach {
+                next_hop,
+                link_local,
+                nlri,
+            } = mp;
+            attrs.mp_reach = Some(MpReach {
+                next_hop,
+                link_local,
+                nlri: Vec::new(),
+            });
+            attrs.next_hop = None;
+            let shared = self.interner.intern(attrs);
+            for p in nlri {
+                self.add_route(idx, IpNet::V6(p.trunc()), &shared);
+            }
+        }
+        self.check_max_prefix(now, idx);
+    }
+
+    fn add_route(&mut self, idx: usize, prefix: IpNet, received: &Attrs) {
+        let cluster = self.cluster_id();
+        let Speaker {
+            peers,
+            interner,
+            loc,
+            config,
+            ..
+        } = self;
+        // NOTE(unwrap): callers pass indices of live slots only.
+        let p = peers[idx].as_mut().expect("live peer slot");
+        let verdict = judge(p, interner, config, cluster, &prefix, received);
+        let new = accepted(&verdict).cloned();
+        let old = p.adj_in.insert(
+            prefix,
+            InRoute {
+                received: Arc::clone(received),
+                verdict,
+            },
+        );
+        let was_accepted = old.as_ref().is_some_and(|o| accepted(&o.verdict).is_some());
+        if new.is_some() || was_accepted {
+            loc.update(prefix, SourceId(idx as u32 + 1), new);
+        }
+    }
+
+    fn remove_route(&mut self, idx: usize, prefix: IpNet) {
+        let Speaker { peers, loc, .. } = self;
+        // NOTE(unwrap): callers pass indices of live slots only.
+        let p = peers[idx].as_mut().expect("live peer slot");
+        if let Some(old) = p.adj_in.remove(&prefix)
+            && accepted(&old.verdict).is_some()
+        {
+            loc.update(prefix, SourceId(idx as u32 + 1), None);
+        }
+    }
+
+    fn check_max_prefix(&mut self, now: Instant, idx: usize) {
+        let p = self.peer_mut(idx);
+        let Some((limit, action)) = p.config.max_prefix else {
+            return;
+        };
+        let count = p.adj_in.len();
+        if count <= limit as usize {
+            p.max_prefix_warned = false;
+            return;
+        }
+        let reason = format!("maximum prefixes exceeded: {count} received, limit {limit}");
+        match action {
+            MaxPrefixAction::Warn => {
+                if !p.max_prefix_warned {
+                    p.max_prefix_warned = true;
+                    p.last_error = Some(reason);
+                }
+            }
+            MaxPrefixAction::Shutdown(idle) => {
+                let Some(conn) = p.established else { return };
+                // RFC 4486 §4: AFI, SAFI and the upper bound.
+                let mut data = vec![0, 1, 1];
+                data.extend_from_slice(&limit.to_be_bytes());
+                let n = Notification {
+                    code: codes::CEASE,
+                    subcode: codes::CEASE_MAX_PREFIX,
+                    data,
+                };
+                self.close_conn(now, conn, Some(n), reason, CloseKind::MaxPrefix(idle));
+            }
+        }
+    }
+
+    pub(super) fn set_import_policy(&mut self, addr: IpAddr, policy: Policy) {
+        match self.by_addr.get(&addr).copied() {
+            Some(idx) => {
+                if self.peer(idx).dynamic.is_some() {
+                    self.dynamic_policies.insert(addr, policy.clone());
+                }
+                self.reevaluate(idx, policy);
+            }
+            None => {
+                if self.ranges.iter().any(|r| r.range.prefix.contains(&addr)) {
+                    self.dynamic_policies.insert(addr, policy);
+                }
+            }
+        }
+    }
+
+    /// Install a new import policy and re-evaluate the peer's whole Adj-RIB-In.
+    pub(super) fn reevaluate(&mut self, idx: usize, policy: Policy) {
+        let cluster = self.cluster_id();
+        let src = SourceId(idx as u32 + 1);
+        let Speaker {
+            peers,
+            interner,
+            loc,
+            config,
+            ..
+        } = self;
+        // NOTE(unwrap): callers pass indices of live slots only.
+        let p = peers[idx].as_mut().expect("live peer slot");
+        p.import = policy;
+        let routes: Vec<(IpNet, Attrs)> = p
+            .adj_in
+            .iter()
+            .map(|(k, r)| (*k, Arc::clone(&r.received)))
+            .collect();
+        for (prefix, received) in routes {
+            let verdict = judge(p, interner, config, cluster, &prefix, &received);
+            let new = accepted(&verdict).cloned();
+            let old = p.adj_in.set_verdict(&prefix, verdict);
+            let old = old.as_ref().and_then(accepted);
+            let same = match (old, &new) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            };
+            if !same {
+                loc.update(prefix, src, new);
+            }
+        }
+    }
+}
