@@ -3,40 +3,40 @@
 //! This crate is sans-IO: it reads no files, opens no sockets and reads no clock. Callers
 //! pass text or bytes in and get values or bytes out.
 //!
-//! Operators write TOML ([`schema`], `docs/config.md`). [`load_toml`] / [`check_toml`]
-//! parse it and run [`validate`], reporting file, line, column, field path and fix for
-//! every problem.
+//! # Life of a config
+//! 1. An operator writes TOML ([`schema`], `docs/config.md`). [`load_toml`] /
+//!    [`check_toml`] parse it and run [`validate`], reporting file, line, column, field
+//!    path and fix for every problem.
+//! 2. `routerd-tool provision` signs it with [`sign`] into a blob: a 64-byte header
+//!    (magic, format version, serial, board, key id), the postcard payload and an
+//!    ed25519 signature over both ([`blob`]).
+//! 3. The blob is stored in one of two A/B slots of the config partition ([`slots`]).
+//! 4. At boot, routerd takes the newest valid slot and calls [`verify`] with the keys
+//!    it trusts, its board string and the last applied serial ([`serial_record`]). Only
+//!    a [`Verified<Config>`] comes out; it is the only form the daemon accepts. The
+//!    config's own `trusted_keys` become the trust set for the next blob
+//!    ([`Verified::next_trust`]).
+//!
+//! The same [`validate`] runs offline and at boot: [`verify`] calls it on every payload.
 
+pub mod blob;
 mod error;
 mod load;
 mod redact;
 pub mod schema;
+pub mod serial_record;
+pub mod slots;
 pub mod text;
 mod validate;
+mod verify;
 
+pub use blob::{KeyId, SignError, sign};
 pub use error::{ConfigError, Location};
 pub use load::{check_toml, load_toml};
 pub use redact::REDACTED;
 pub use schema::*;
 pub use validate::validate;
+pub use verify::{Provenance, TrustError, TrustedKeys, Verified, VerifyError, development, verify};
 
-/// Key id of an ed25519 public key: the first 8 bytes of SHA-256 over its 32 bytes.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub struct KeyId(pub [u8; 8]);
-
-impl KeyId {
-    /// The key id of `public_key`.
-    pub fn of(public_key: &[u8; 32]) -> Self {
-        use sha2::Digest;
-        let digest = sha2::Sha256::digest(public_key);
-        let mut id = [0u8; 8];
-        id.copy_from_slice(&digest[..8]);
-        KeyId(id)
-    }
-}
-
-impl core::fmt::Display for KeyId {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(&text::hex::encode(&self.0))
-    }
-}
+/// The ed25519 key types used to sign and verify blobs.
+pub use ed25519_dalek::{SigningKey, VerifyingKey};
