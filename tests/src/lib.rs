@@ -9,6 +9,7 @@
 //! and everything it creates is removed on drop, also when a test fails.
 
 pub mod netns;
+pub mod peers;
 
 /// True when the tests can create network namespaces (root with `ip` available).
 /// System tests call [`require_root`] instead of silently passing.
