@@ -6,6 +6,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use super::*;
 use crate::answer::{ANSWER_VERSION, Answer, Reply};
 use crate::fixtures::*;
+use crate::token::JoinToken;
 
 #[test]
 fn claim_canonical_layout_matches_the_documentation() {
@@ -35,6 +36,54 @@ fn claim_canonical_layout_matches_the_documentation() {
     let bytes = Claim::new(nat, nonce(7), 0).canonical_bytes().unwrap();
     assert_eq!(bytes.len(), 5 + 8 + 7 + 4 + 1 + 2 + 4 + 4 + 1 + 16 + 8);
     assert_eq!(&bytes[24..27], &[0, 0, 0], "no endpoint, no owned routes");
+}
+
+/// The example of `docs/sam.md` §2.1 and §3.1, byte for byte.
+#[test]
+fn documented_example_vector() {
+    let token = JoinToken::new(b"example-join-token-0123").unwrap();
+    let subject = ClaimSubject {
+        leaf_id: LeafId::new("leaf-a").unwrap(),
+        policy: PolicyName::new("sites").unwrap(),
+        tunnel_address: Ipv4Addr::new(10, 255, 1, 10),
+        underlay_endpoint: None,
+        owned: vec![net("198.51.100.10/32"), net("198.51.100.11/32")],
+        asn: 65000,
+        router_id: Ipv4Addr::new(10, 255, 1, 10),
+        wireguard_key: Some(WireGuardKey([0x11; 32])),
+    };
+    let request = Claim::new(subject, Nonce([0x42; 16]), 1_800_000_000)
+        .sign(&token)
+        .unwrap();
+    let canonical = crate::hex::encode(&request.claim.canonical_bytes().unwrap());
+    let documented = concat!(
+        "53414d43",
+        "01",
+        "0006",
+        "6c6561662d61",
+        "0005",
+        "7369746573",
+        "0aff010a",
+        "00",
+        "0002",
+        "c633640a20",
+        "c633640b20",
+        "0000fde8",
+        "0aff010a",
+        "01",
+        "1111111111111111111111111111111111111111111111111111111111111111",
+        "42424242424242424242424242424242",
+        "000000006b49d200",
+    );
+    assert_eq!(canonical, documented);
+    assert_eq!(
+        crate::hex::encode(&request.mac.0),
+        "bcfe8acd94d5e7fee7c600662ceb85c4f01b092c2c395d0907cef3eb638f16d2"
+    );
+    assert_eq!(
+        crate::hex::encode(&request.digest().unwrap().0),
+        "6ad104db027e8b2c1ca52971126051cc73b1ec4903387f888d23f0ccf30d2ed6"
+    );
 }
 
 #[test]
