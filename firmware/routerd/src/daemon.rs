@@ -1,0 +1,278 @@
+//! The daemon's one event loop: it owns the [`bgp::Speaker`] and drives it.
+//!
+//! Inputs come from one channel of [`NetEvent`]s (listeners, connects, readers), from the
+//! speaker's timer (one `sleep_until`, re-armed only when `poll_timeout` changes) and from
+//! the shutdown future. After every input the loop drains `poll_output()` completely:
+//! bytes go to per-connection writers, connects are started, FIB changes of the drain are
+//! handed to the FIB task as one batch, events are logged, and a status snapshot is
+//! published. Nothing in the loop waits for the kernel or for API clients.
+//!
+//! Shutdown: `Input::Shutdown` (Cease to every peer), a last drain, writers flushed (with a
+//! deadline), queued FIB changes applied, then [`run`] returns.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use bgp::Speaker;
+use bgp::speaker::{Event, FibChange, Input, Output};
+use bgp::wire::{Origin, PathAttributes};
+use tokio::sync::mpsc;
+use tokio::time::Instant as TokioInstant;
+
+use crate::connections::{self, ConnTable, NetEvent};
+use crate::fib::{FibError, FibHandle};
+use crate::router_config::RouterConfig;
+use crate::status::{PUBLISH_INTERVAL, StatusPublisher};
+
+/// How long an outgoing TCP connect may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long writers get to flush at shutdown.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
+/// Depth of the network event channel (backpressure on readers beyond it).
+const EVENT_QUEUE: usize = 1024;
+
+/// The daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StartError {
+    /// A BGP listen address could not be bound (in use, not configured on this host).
+    #[error("cannot listen for BGP on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The API address could not be bound.
+    #[error("cannot serve the status api on {addr}: {source}")]
+    Api {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The kernel routing table could not be prepared.
+    #[error(transparent)]
+    Fib(#[from] FibError),
+}
+
+/// Runs the router until `shutdown` completes; then says goodbye to every peer.
+pub(crate) async fn run(
+    config: RouterConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), StartError> {
+    let (events_tx, mut events) = mpsc::channel(EVENT_QUEUE);
+    let fib = match config.fib.clone() {
+        Some(settings) => Some(FibHandle::start(settings).await?),
+        None => None,
+    };
+    let (status, snapshots) = StatusPublisher::new(
+        config.mode.as_str(),
+        config.speaker.router_id,
+        config.speaker.local_as,
+    );
+    if let Some(api) = &config.api {
+        let listener = tokio::net::TcpListener::bind(api.bind)
+            .await
+            .map_err(|source| StartError::Api {
+                addr: api.bind,
+                source,
+            })?;
+        tracing::info!(addr = %api.bind, "status api listening");
+        tokio::spawn(api::server::serve(listener, snapshots, api.auth.clone()));
+    }
+    for &addr in &config.listen {
+        connections::listen(addr, events_tx.clone())
+            .await
+            .map_err(|source| StartError::Listen { addr, source })?;
+    }
+
+    let mut core = Core {
+        speaker: Speaker::new(config.speaker.clone()),
+        conns: ConnTable::new(events_tx.clone()),
+        events: events_tx,
+        fib,
+        status,
+        fib_batch: Vec::new(),
+    };
+    core.configure(&config);
+
+    let mut publish_tick = tokio::time::interval(PUBLISH_INTERVAL);
+    publish_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let timer = tokio::time::sleep_until(TokioInstant::now());
+    tokio::pin!(timer, shutdown);
+    let mut armed: Option<Instant> = None;
+    loop {
+        let deadline = core.speaker.poll_timeout();
+        if deadline != armed {
+            if let Some(d) = deadline {
+                timer.as_mut().reset(TokioInstant::from_std(d));
+            }
+            armed = deadline;
+        }
+        tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            Some(event) = events.recv() => core.on_net_event(event),
+            () = &mut timer, if armed.is_some() => {
+                armed = None;
+                core.speaker.handle_timeout(Instant::now());
+                core.drain();
+            }
+            _ = publish_tick.tick() => core.status.tick(&core.speaker),
+        }
+    }
+
+    tracing::info!("shutting down: cease to every peer");
+    core.speaker.handle_input(Instant::now(), Input::Shutdown);
+    core.drain();
+    let Core { conns, fib, .. } = core;
+    conns.flush_all(FLUSH_TIMEOUT).await;
+    if let Some(fib) = fib {
+        fib.finish().await;
+    }
+    Ok(())
+}
+
+/// The loop's state.
+struct Core {
+    speaker: Speaker,
+    conns: ConnTable,
+    events: connections::EventSender,
+    fib: Option<FibHandle>,
+    status: StatusPublisher,
+    fib_batch: Vec<FibChange>,
+}
+
+impl Core {
+    /// Hands the configured peers, ranges and originated prefixes to the speaker.
+    fn configure(&mut self, config: &RouterConfig) {
+        let now = Instant::now();
+        for peer in &config.peers {
+            self.speaker.handle_input(now, Input::AddPeer(peer.clone()));
+            self.drain();
+        }
+        for range in &config.ranges {
+            self.speaker
+                .handle_input(now, Input::AddRange(range.clone()));
+            self.drain();
+        }
+        for &prefix in &config.announce {
+            let attrs = PathAttributes {
+                origin: Some(Origin::Igp),
+                ..PathAttributes::default()
+            };
+            self.speaker
+                .handle_input(now, Input::Announce { prefix, attrs });
+            self.drain();
+        }
+        self.status.publish(&self.speaker);
+    }
+
+    fn on_net_event(&mut self, event: NetEvent) {
+        let now = Instant::now();
+        match event {
+            NetEvent::Accepted {
+                stream,
+                remote,
+                local,
+            } => {
+                let conn = self.conns.add(stream);
+                tracing::debug!(%remote, ?conn, "accepted connection");
+                self.speaker.handle_input(
+                    now,
+                    Input::Accepted {
+                        conn,
+                        remote,
+                        local,
+                    },
+                );
+            }
+            NetEvent::Connected { peer, stream } => {
+                let Ok(local) = stream.local_addr() else {
+                    self.speaker
+                        .handle_input(now, Input::ConnectFailed { peer });
+                    self.drain();
+                    return;
+                };
+                let conn = self.conns.add(stream);
+                tracing::debug!(%peer, ?conn, "connected");
+                self.speaker
+                    .handle_input(now, Input::Connected { peer, conn, local });
+            }
+            NetEvent::ConnectFailed { peer, error } => {
+                tracing::debug!(%peer, %error, "connect failed");
+                self.speaker
+                    .handle_input(now, Input::ConnectFailed { peer });
+            }
+            NetEvent::Received { conn, data } => {
+                if !self.conns.contains(conn) {
+                    return;
+                }
+                self.speaker
+                    .handle_input(now, Input::Received { conn, data: &data });
+            }
+            NetEvent::Closed { conn } => {
+                if !self.conns.close(conn) {
+                    return;
+                }
+                tracing::debug!(?conn, "connection closed by peer or network");
+                self.speaker.handle_input(now, Input::Closed { conn });
+            }
+        }
+        self.drain();
+    }
+
+    /// Acts on every pending output of the speaker.
+    fn drain(&mut self) {
+        let mut peer_event = false;
+        while let Some(output) = self.speaker.poll_output() {
+            match output {
+                Output::Transmit { conn, bytes } => self.conns.transmit(conn, bytes),
+                Output::Close { conn } => {
+                    self.conns.close(conn);
+                }
+                Output::Connect {
+                    peer,
+                    remote,
+                    local,
+                } => {
+                    connections::connect(peer, remote, local, CONNECT_TIMEOUT, self.events.clone())
+                }
+                Output::Fib(change) => self.fib_batch.push(change),
+                Output::Event(event) => {
+                    peer_event |= !matches!(event, Event::Refused { .. });
+                    log_event(&event);
+                }
+            }
+        }
+        if !self.fib_batch.is_empty() {
+            let batch = std::mem::take(&mut self.fib_batch);
+            if let Some(fib) = &self.fib {
+                fib.submit(batch);
+            }
+        }
+        self.status.after_drain(&self.speaker, peer_event);
+    }
+}
+
+fn log_event(event: &Event) {
+    match event {
+        Event::PeerState { peer, state } => tracing::info!(%peer, ?state, "peer state"),
+        Event::PeerAdmitted { peer, range } => {
+            tracing::info!(%peer, %range, "dynamic peer admitted")
+        }
+        Event::PeerRemoved { peer } => tracing::info!(%peer, "dynamic peer removed"),
+        Event::Refused { remote, reason } => {
+            tracing::warn!(%remote, %reason, "connection refused")
+        }
+        Event::Notification {
+            peer,
+            sent,
+            code,
+            subcode,
+        } => {
+            let direction = if *sent { "sent" } else { "received" };
+            tracing::warn!(%peer, code, subcode, "NOTIFICATION {direction}")
+        }
+    }
+}

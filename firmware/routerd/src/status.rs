@@ -1,0 +1,115 @@
+//! Publishing the status snapshot the API serves.
+//!
+//! After each drain the core calls [`StatusPublisher::after_drain`]. A snapshot costs
+//! O(peers) (it reads [`bgp::Speaker::peers`] and the Loc-RIB size, never the routes), and
+//! to keep that cost bounded while routes stream in it is rebuilt at once only when a
+//! peer event happened; otherwise at most once per [`PUBLISH_INTERVAL`], the core calling
+//! [`StatusPublisher::tick`] on that interval.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use api::{PeerSnapshot, RejectCount, Snapshot};
+use bgp::Speaker;
+use bgp::speaker::PeerStatus;
+use tokio::sync::watch;
+
+/// Longest time a published snapshot lags behind the speaker.
+pub(crate) const PUBLISH_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Builds and publishes snapshots.
+pub(crate) struct StatusPublisher {
+    tx: watch::Sender<Arc<Snapshot>>,
+    started: Instant,
+    mode: String,
+    router_id: Ipv4Addr,
+    local_as: u32,
+    last: Instant,
+    dirty: bool,
+}
+
+impl StatusPublisher {
+    /// A publisher with an empty first snapshot; the receiver goes to the API server.
+    pub(crate) fn new(
+        mode: &str,
+        router_id: Ipv4Addr,
+        local_as: u32,
+    ) -> (StatusPublisher, watch::Receiver<Arc<Snapshot>>) {
+        let now = Instant::now();
+        let first = Snapshot {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            mode: mode.to_string(),
+            router_id,
+            local_as,
+            uptime_secs: 0,
+            loc_rib_routes: 0,
+            peers: Vec::new(),
+            taken_at: Some(now),
+        };
+        let (tx, rx) = watch::channel(Arc::new(first));
+        let publisher = StatusPublisher {
+            tx,
+            started: now,
+            mode: mode.to_string(),
+            router_id,
+            local_as,
+            last: now,
+            dirty: false,
+        };
+        (publisher, rx)
+    }
+
+    /// Called after every drain; `peer_event` when a peer changed state or was admitted or
+    /// removed.
+    pub(crate) fn after_drain(&mut self, speaker: &Speaker, peer_event: bool) {
+        self.dirty = true;
+        if peer_event || self.last.elapsed() >= PUBLISH_INTERVAL {
+            self.publish(speaker);
+        }
+    }
+
+    /// Called every [`PUBLISH_INTERVAL`]: publishes what the last drains changed.
+    pub(crate) fn tick(&mut self, speaker: &Speaker) {
+        if self.dirty {
+            self.publish(speaker);
+        }
+    }
+
+    /// Builds and publishes a snapshot now.
+    pub(crate) fn publish(&mut self, speaker: &Speaker) {
+        let now = Instant::now();
+        let snapshot = Snapshot {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            mode: self.mode.clone(),
+            router_id: self.router_id,
+            local_as: self.local_as,
+            uptime_secs: now.duration_since(self.started).as_secs(),
+            loc_rib_routes: speaker.loc_rib_len() as u64,
+            peers: speaker.peers().into_iter().map(peer_snapshot).collect(),
+            taken_at: Some(now),
+        };
+        self.tx.send_replace(Arc::new(snapshot));
+        self.last = now;
+        self.dirty = false;
+    }
+}
+
+fn peer_snapshot(p: PeerStatus) -> PeerSnapshot {
+    PeerSnapshot {
+        address: p.address,
+        remote_as: p.remote_as,
+        state: p.state,
+        dynamic: p.dynamic,
+        uptime_secs: p.uptime_secs,
+        received: p.received,
+        accepted: p.accepted,
+        rejected: p
+            .rejected
+            .into_iter()
+            .map(|(reason, count)| RejectCount { reason, count })
+            .collect(),
+        advertised: p.advertised,
+        last_error: p.last_error,
+    }
+}
