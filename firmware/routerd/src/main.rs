@@ -1,3 +1,129 @@
-//! routerd: the router daemon and init
+//! routerd: the router daemon (and, in images, init).
+//!
+//! `routerd run --config FILE.toml` loads the configuration through
+//! [`router_config::load_config`], then runs the event loop of [`daemon`] until SIGTERM or
+//! SIGINT, when it sends Cease to every peer, flushes and exits 0. Exit codes: 0 clean
+//! shutdown, 1 the configuration or a start step failed (the message says which), 2 usage.
 
-fn main() {}
+mod connections;
+mod daemon;
+mod fib;
+mod router_config;
+mod status;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::router_config::{ApiSettings, ConfigSource, load_config};
+
+#[derive(Parser)]
+#[command(
+    name = "routerd",
+    version,
+    about = "routerd: BGP leaf or route reflector with dynamic peers, programming the kernel FIB",
+    long_about = "routerd runs the BGP speaker of a router appliance: it accepts and opens BGP sessions, \
+reflects routes when it is a route reflector, installs the best path of every received prefix in a \
+kernel routing table (protocol bgp) and serves its status over HTTP JSON.\n\n\
+Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=routerd=debug) for more detail."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the router with a configuration until SIGTERM or SIGINT.
+    #[command(after_help = "Examples:\n  \
+routerd run --config examples/dev-rr.toml\n  \
+routerd run --config leaf.toml --api 127.0.0.1:7180\n\n\
+Then: routerd-tool peers --router http://127.0.0.1:7179")]
+    Run(RunArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// TOML development configuration (validated exactly like a signed config).
+    #[arg(long, value_name = "FILE.toml")]
+    config: PathBuf,
+    /// Serve the status API on this address instead of the configured one
+    /// (a config without an [api] section serves it on 127.0.0.1:7179 without a token).
+    #[arg(long, value_name = "ADDR:PORT")]
+    api: Option<SocketAddr>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match cli.command {
+        Command::Run(args) => run(args),
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    let mut config = match load_config(&ConfigSource::TomlFile(args.config)) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("{e}; not starting");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(bind) = args.api {
+        let auth = config
+            .api
+            .take()
+            .map(|a| a.auth)
+            .unwrap_or(api::server::Auth::Open);
+        config.api = Some(ApiSettings { bind, auth });
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(daemon::run(config, shutdown_signal())) {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!("{e}; stopping");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::warn!("cannot install signal handlers; stop routerd with SIGKILL");
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM"),
+        _ = int.recv() => tracing::info!("SIGINT"),
+    }
+}
