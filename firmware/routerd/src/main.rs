@@ -8,6 +8,7 @@
 mod connections;
 mod daemon;
 mod fib;
+mod init;
 mod router_config;
 mod status;
 
@@ -56,6 +57,10 @@ struct RunArgs {
 }
 
 fn main() -> ExitCode {
+    if std::process::id() == 1 {
+        // On the firmware image routerd is init: boot, then run (never returns).
+        init::main(init::standalone::entry);
+    }
     let cli = Cli::parse();
     init_logging();
     match cli.command {

@@ -23,8 +23,11 @@ enum Command {
     Peers(peers::Args),
     /// Show mode, uptime, route count and peer summary of a running router.
     Status(status::Args),
+    /// Build bootable firmware images (`image build --board NAME --out DIR`).
+    Image(image::Args),
 }
 
+mod image;
 mod peers;
 mod status;
 
@@ -33,6 +36,7 @@ fn main() {
     let code = match cli.command {
         Command::Peers(a) => peers::run(a),
         Command::Status(a) => status::run(a),
+        Command::Image(a) => image::run(a),
     };
     std::process::exit(code);
 }
