@@ -51,6 +51,8 @@ struct End {
     side: Side,
     addr: IpAddr,
     peer: ConnId,
+    /// This end opened the connection.
+    initiator: bool,
 }
 
 enum Delivery {
@@ -207,8 +209,8 @@ impl Net {
     pub fn raw_connect(&mut self, from: IpAddr, node: usize) -> ConnId {
         let (raw, at_node) = (self.fresh_conn(), self.fresh_conn());
         let node_addr = self.nodes[node].addr;
-        self.ends.insert(raw, End { side: Side::Raw, addr: from, peer: at_node });
-        self.ends.insert(at_node, End { side: Side::Node(node), addr: node_addr, peer: raw });
+        self.ends.insert(raw, End { side: Side::Raw, addr: from, peer: at_node, initiator: true });
+        self.ends.insert(at_node, End { side: Side::Node(node), addr: node_addr, peer: raw, initiator: false });
         self.queue.push_back(Delivery::Input(
             node,
             OwnedInput::Accepted {
@@ -307,8 +309,8 @@ impl Net {
                 };
                 let (a, b) = (self.fresh_conn(), self.fresh_conn());
                 let to = self.nodes[t].addr;
-                self.ends.insert(a, End { side: Side::Node(i), addr: from, peer: b });
-                self.ends.insert(b, End { side: Side::Node(t), addr: to, peer: a });
+                self.ends.insert(a, End { side: Side::Node(i), addr: from, peer: b, initiator: true });
+                self.ends.insert(b, End { side: Side::Node(t), addr: to, peer: a, initiator: false });
                 let (pa, pb) = (self.port(a), 179);
                 self.queue.push_back(Delivery::Input(
                     t,
@@ -406,6 +408,49 @@ impl Net {
         }
         self.now = target;
         self.settle();
+    }
+
+    /// Open connections as (initiator address, acceptor address), sorted.
+    pub fn connections(&self) -> Vec<(IpAddr, IpAddr)> {
+        let mut v: Vec<(IpAddr, IpAddr)> = self
+            .ends
+            .values()
+            .filter(|e| e.initiator)
+            .map(|e| (e.addr, self.ends[&e.peer].addr))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Feed an input to a node without letting the network settle.
+    pub fn input_quiet(&mut self, node: usize, input: Input<'_>) {
+        let now = self.now;
+        self.nodes[node].speaker.handle_input(now, input);
+    }
+
+    /// Step the clock one second at a time until `node` sees `peer` Established;
+    /// returns the time taken, or `None` after `max`.
+    pub fn time_to_established(&mut self, node: usize, peer: IpAddr, max: Duration) -> Option<Duration> {
+        let start = self.now;
+        while self.now - start <= max {
+            if self.state(node, peer).as_deref() == Some("Established") {
+                return Some(self.now - start);
+            }
+            self.advance(Duration::from_secs(1));
+        }
+        None
+    }
+
+    /// NOTIFICATIONs (code, subcode) that `node` sent.
+    pub fn notifications_sent(&self, node: usize) -> Vec<(u8, u8)> {
+        self.nodes[node]
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Notification { sent: true, code, subcode, .. } => Some((*code, *subcode)),
+                _ => None,
+            })
+            .collect()
     }
 
     /// State name of `peer` as seen by `node`.
