@@ -11,6 +11,9 @@
 //! check the UPDATEs a speaker received (ORIGINATOR_ID, CLUSTER_LIST, ...).
 #![allow(dead_code, unreachable_pub)]
 
+mod raw;
+pub use raw::*;
+
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
