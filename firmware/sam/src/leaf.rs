@@ -13,8 +13,10 @@
 //! until [`Leaf::poll_timeout`] and call [`Leaf::handle_timeout`] with fresh random bytes.
 //!
 //! The leaf enrolls with every configured RR endpoint (RRs do not share registries), one
-//! request at a time. Each endpoint renews at 2/3 of the granted TTL and backs off
-//! exponentially after a failure. Only an answer whose MAC verifies under the join token
+//! request at a time, and keeps the last verified answer of each. The RR set in use is
+//! the union of those answers' RRs (by router id, newest entry wins), so it is the same
+//! whether each RR lists all RRs or only itself. Each endpoint renews at 2/3 of the
+//! granted TTL and backs off exponentially after a failure. Only an answer whose MAC verifies under the join token
 //! for the nonce in flight, and whose claim digest names the request in flight, is ever
 //! adopted; anything else counts as a failure and leaves the current RR set in place.
 
@@ -25,8 +27,8 @@ use std::net::SocketAddr;
 
 use thiserror::Error;
 
-use crate::answer::{Reply, RrSet, SignedAnswer};
-use crate::claim::{Claim, ClaimSubject, EnrollRequest, Nonce, ShapeError};
+use crate::answer::{Reply, RrNode, RrSet, SignedAnswer};
+use crate::claim::{Claim, ClaimDigest, ClaimSubject, EnrollRequest, Nonce, ShapeError};
 use crate::token::JoinToken;
 
 pub use state::{LEAF_STATE_FORMAT, LEAF_STATE_VERSION, RestoreOutcome};
@@ -138,9 +140,11 @@ struct Schedule {
     to: SocketAddr,
     next_attempt: u64,
     failures: u32,
+    /// The endpoint's last verified answer.
+    adopted: Option<Adopted>,
 }
 
-/// The most recent verified answer and the request it answered.
+/// A verified answer and the request it answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Adopted {
     request: EnrollRequest,
@@ -163,7 +167,8 @@ struct InFlight {
 pub struct Leaf {
     config: LeafConfig,
     schedules: Vec<Schedule>,
-    adopted: Option<Adopted>,
+    /// The merged RR set last emitted as [`LeafOutput::Apply`].
+    current: Option<RrSet>,
     in_flight: Option<InFlight>,
     outputs: VecDeque<LeafOutput>,
     restore: RestoreOutcome,
@@ -196,12 +201,13 @@ impl Leaf {
                 to: *to,
                 next_attempt: 0,
                 failures: 0,
+                adopted: None,
             })
             .collect();
         let mut leaf = Self {
             config,
             schedules,
-            adopted: None,
+            current: None,
             in_flight: None,
             outputs: VecDeque::new(),
             restore: RestoreOutcome::Fresh,
@@ -210,9 +216,10 @@ impl Leaf {
         if let Some(bytes) = stored {
             leaf.restore = leaf.restore_from(bytes);
         }
-        if let Some(adopted) = &leaf.adopted {
+        leaf.current = leaf.merged_rr_set();
+        if let Some(rr_set) = &leaf.current {
             leaf.outputs.push_back(LeafOutput::Apply {
-                rr_set: adopted.answer.answer.rr_set.clone(),
+                rr_set: rr_set.clone(),
             });
         }
         Ok(leaf)
@@ -234,11 +241,7 @@ impl Leaf {
             return Some(in_flight.deadline);
         }
         let next_attempt = self.schedules.iter().map(|s| s.next_attempt).min();
-        let expiry = self
-            .adopted
-            .as_ref()
-            .map(|a| a.expires_at)
-            .filter(|e| *e > self.last_now);
+        let expiry = self.expires_at().filter(|e| *e > self.last_now);
         match (next_attempt, expiry) {
             (Some(a), Some(e)) => Some(a.min(e)),
             (a, e) => a.or(e),
@@ -314,8 +317,8 @@ impl Leaf {
 
     /// The state at leaf time `now`.
     pub fn state(&self, now: u64) -> LeafState {
-        match (&self.adopted, &self.in_flight) {
-            (Some(adopted), _) if now < adopted.expires_at => LeafState::Ready,
+        match (self.expires_at(), &self.in_flight) {
+            (Some(expires_at), _) if now < expires_at => LeafState::Ready,
             (Some(_), _) => LeafState::Stale,
             (None, Some(_)) => LeafState::Enrolling,
             (None, None) => LeafState::Unenrolled,
@@ -324,12 +327,18 @@ impl Leaf {
 
     /// The RR set in use (verified; possibly expired, see [`Leaf::state`]).
     pub fn rr_set(&self) -> Option<&RrSet> {
-        self.adopted.as_ref().map(|a| &a.answer.answer.rr_set)
+        self.current.as_ref()
     }
 
-    /// Leaf time at which the RR set in use expires.
+    /// Leaf time at which the last unexpired answer runs out: the RR set is `Ready`
+    /// until then.
     pub fn expires_at(&self) -> Option<u64> {
-        self.adopted.as_ref().map(|a| a.expires_at)
+        self.answers().map(|a| a.expires_at).max()
+    }
+
+    /// Digest of the claim the most recent answer accepted, for status.
+    pub fn claim_digest(&self) -> Option<ClaimDigest> {
+        self.newest().map(|a| a.answer.answer.claim_digest)
     }
 
     /// Consecutive failures per endpoint, in configuration order, for status.
@@ -363,21 +372,55 @@ impl Leaf {
         let schedule = &mut self.schedules[in_flight.endpoint];
         schedule.failures = 0;
         schedule.next_attempt = now.saturating_add((ttl * 2 / 3).max(1));
-        let changed = self.rr_set() != Some(&answer.answer.rr_set);
-        if changed {
-            self.outputs.push_back(LeafOutput::Apply {
-                rr_set: answer.answer.rr_set.clone(),
-            });
-        }
-        self.adopted = Some(Adopted {
+        schedule.adopted = Some(Adopted {
             request: in_flight.request,
             answer,
             received_at: now,
             expires_at: now.saturating_add(ttl),
         });
+        let merged = self.merged_rr_set();
+        if merged != self.current {
+            self.current = merged;
+            if let Some(rr_set) = &self.current {
+                self.outputs.push_back(LeafOutput::Apply {
+                    rr_set: rr_set.clone(),
+                });
+            }
+        }
         self.outputs.push_back(LeafOutput::Store {
             state: self.to_bytes(),
         });
+    }
+
+    fn answers(&self) -> impl Iterator<Item = &Adopted> {
+        self.schedules.iter().filter_map(|s| s.adopted.as_ref())
+    }
+
+    fn newest(&self) -> Option<&Adopted> {
+        self.answers().max_by_key(|a| a.received_at)
+    }
+
+    /// The union of every endpoint's RR set: RRs sorted by router id, where two answers
+    /// list the same router id the newer entry wins; ASN and cluster id from the newest.
+    fn merged_rr_set(&self) -> Option<RrSet> {
+        let newest = self.newest()?;
+        let mut answers: Vec<&Adopted> = self.answers().collect();
+        answers.sort_by_key(|a| std::cmp::Reverse(a.received_at));
+        let mut route_reflectors: Vec<RrNode> = Vec::new();
+        for adopted in answers {
+            for rr in &adopted.answer.answer.rr_set.route_reflectors {
+                if !route_reflectors.iter().any(|r| r.router_id == rr.router_id) {
+                    route_reflectors.push(rr.clone());
+                }
+            }
+        }
+        route_reflectors.sort_by_key(|rr| rr.router_id);
+        let rr_set = &newest.answer.answer.rr_set;
+        Some(RrSet {
+            asn: rr_set.asn,
+            cluster_id: rr_set.cluster_id,
+            route_reflectors,
+        })
     }
 
     fn fail_endpoint(&mut self, now: u64, endpoint: usize) {

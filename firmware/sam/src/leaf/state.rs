@@ -1,10 +1,12 @@
-//! The leaf's persistent state: versioned JSON (`serde_json`) holding the last verified
-//! answer with the request it answered, and each endpoint's next renewal time.
+//! The leaf's persistent state: versioned JSON (`serde_json`) holding, per RR endpoint,
+//! its next renewal time and its last verified answer with the request it answered.
 //!
-//! On restore the answer is verified again under the configured join token, so a state
-//! file edited on disk (or written under a token since rotated away) is never adopted.
-//! If the configured claim differs from the stored one (owned routes changed, say), the
-//! RR set is still applied (fail-static) and every endpoint is due at once.
+//! On restore every answer is verified again under the configured join token, so a state
+//! file edited on disk (or written under a token since rotated away) is never adopted:
+//! if any stored answer fails, the whole file is discarded. Endpoints no longer
+//! configured are dropped. If the configured claim differs from the stored one (owned
+//! routes changed, say), the RR set is still applied (fail-static) and every endpoint is
+//! due at once.
 
 use std::net::SocketAddr;
 
@@ -37,8 +39,15 @@ pub enum RestoreOutcome {
 struct LeafFile {
     format: String,
     version: u32,
-    adopted: Option<StoredAnswer>,
-    endpoints: Vec<StoredSchedule>,
+    endpoints: Vec<StoredEndpoint>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredEndpoint {
+    endpoint: SocketAddr,
+    next_attempt: u64,
+    answer: Option<StoredAnswer>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -50,13 +59,6 @@ struct StoredAnswer {
     expires_at: u64,
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StoredSchedule {
-    endpoint: SocketAddr,
-    next_attempt: u64,
-}
-
 impl Leaf {
     /// The state bytes (the same bytes the last [`super::LeafOutput::Store`] carried, or
     /// newer).
@@ -64,18 +66,18 @@ impl Leaf {
         let file = LeafFile {
             format: LEAF_STATE_FORMAT.to_owned(),
             version: LEAF_STATE_VERSION,
-            adopted: self.adopted.as_ref().map(|a| StoredAnswer {
-                request: a.request.clone(),
-                answer: a.answer.clone(),
-                received_at: a.received_at,
-                expires_at: a.expires_at,
-            }),
             endpoints: self
                 .schedules
                 .iter()
-                .map(|s| StoredSchedule {
+                .map(|s| StoredEndpoint {
                     endpoint: s.to,
                     next_attempt: s.next_attempt,
+                    answer: s.adopted.as_ref().map(|a| StoredAnswer {
+                        request: a.request.clone(),
+                        answer: a.answer.clone(),
+                        received_at: a.received_at,
+                        expires_at: a.expires_at,
+                    }),
                 })
                 .collect(),
         };
@@ -93,36 +95,45 @@ impl Leaf {
                 file.format, file.version
             ));
         }
-        let Some(stored) = file.adopted else {
-            return RestoreOutcome::Restored;
-        };
-        let verified = stored
-            .answer
-            .verify(&self.config.join_token, &stored.request.claim.nonce)
-            && stored.request.verify(&self.config.join_token)
-            && stored
-                .request
-                .digest()
-                .is_ok_and(|d| d == stored.answer.answer.claim_digest);
+        let token = &self.config.join_token;
+        let verified = file
+            .endpoints
+            .iter()
+            .filter_map(|e| e.answer.as_ref())
+            .all(|stored| {
+                stored.answer.verify(token, &stored.request.claim.nonce)
+                    && stored.request.verify(token)
+                    && stored
+                        .request
+                        .digest()
+                        .is_ok_and(|d| d == stored.answer.answer.claim_digest)
+            });
         if !verified {
             return RestoreOutcome::Discarded(
-                "stored answer does not verify under the configured join token".to_owned(),
+                "a stored answer does not verify under the configured join token".to_owned(),
             );
         }
-        let claim_changed = stored.request.claim.subject != self.config.subject;
-        self.adopted = Some(Adopted {
-            request: stored.request,
-            answer: stored.answer,
-            received_at: stored.received_at,
-            expires_at: stored.expires_at,
-        });
-        if claim_changed {
-            return RestoreOutcome::ClaimChanged;
+        let mut claim_changed = false;
+        for stored in file.endpoints {
+            let Some(schedule) = self.schedules.iter_mut().find(|s| s.to == stored.endpoint) else {
+                continue;
+            };
+            schedule.next_attempt = stored.next_attempt;
+            schedule.adopted = stored.answer.map(|a| {
+                claim_changed |= a.request.claim.subject != self.config.subject;
+                Adopted {
+                    request: a.request,
+                    answer: a.answer,
+                    received_at: a.received_at,
+                    expires_at: a.expires_at,
+                }
+            });
         }
-        for schedule in &mut self.schedules {
-            if let Some(saved) = file.endpoints.iter().find(|s| s.endpoint == schedule.to) {
-                schedule.next_attempt = saved.next_attempt;
+        if claim_changed {
+            for schedule in &mut self.schedules {
+                schedule.next_attempt = 0;
             }
+            return RestoreOutcome::ClaimChanged;
         }
         RestoreOutcome::Restored
     }

@@ -452,3 +452,39 @@ fn invalid_configs_are_refused() {
         Err(LeafConfigError::Claim(_))
     ));
 }
+
+#[test]
+fn rrs_that_list_only_themselves_are_merged_into_one_set() {
+    let only = |n: usize| {
+        let mut p = policy();
+        p.rr_set.route_reflectors = vec![rr_set().route_reflectors[n].clone()];
+        Registry::new(vec![p])
+            .unwrap()
+            .with_limits(AttemptLimiter::new(1000, 1, 16), LogLimiter::default())
+    };
+    let (mut a, mut b) = (only(0), only(1));
+    let mut leaf = Leaf::new(config(2), None).unwrap();
+    let mut seed = 0;
+    let outputs = run(&mut leaf, &mut [Some(&mut a), Some(&mut b)], NOW, &mut seed);
+    let sets = applied(&outputs);
+    assert_eq!(sets.len(), 2);
+    assert_eq!(
+        sets[0].route_reflectors,
+        vec![rr_set().route_reflectors[0].clone()]
+    );
+    assert_eq!(sets[1], rr_set(), "union of both answers");
+    assert_eq!(leaf.rr_set(), Some(&rr_set()));
+
+    // Renewals with unchanged answers apply nothing; a restart restores the union.
+    let renew_at = leaf.poll_timeout().unwrap();
+    let outputs = run(
+        &mut leaf,
+        &mut [Some(&mut a), Some(&mut b)],
+        renew_at,
+        &mut seed,
+    );
+    assert!(applied(&outputs).is_empty());
+    let restarted = Leaf::new(config(2), Some(&stored(&outputs).unwrap())).unwrap();
+    assert_eq!(restarted.rr_set(), Some(&rr_set()));
+    assert_eq!(restarted.claim_digest(), leaf.claim_digest());
+}
