@@ -61,6 +61,11 @@ impl Net {
     /// Connect from `from` to `node`, exchange OPEN and KEEPALIVE, and return the raw
     /// connection (Established on the speaker's side).
     pub fn raw_session(&mut self, from: Ipv4Addr, node: usize) -> ConnId {
+        self.raw_session_messages(from, node).0
+    }
+
+    /// Like [`Net::raw_session`], also returning every message the speaker sent so far.
+    pub fn raw_session_messages(&mut self, from: Ipv4Addr, node: usize) -> (ConnId, Vec<Message>) {
         let c = self.raw_connect(IpAddr::V4(from), node);
         let mut hello = bytes(&Message::Open(raw_open(from, super::AS, 90)));
         hello.extend(bytes(&Message::Keepalive));
@@ -68,6 +73,6 @@ impl Net {
         let got = self.raw_take(c, &RAW_CTX);
         assert!(matches!(got.first(), Some(Message::Open(_))), "speaker sent OPEN first: {got:?}");
         assert!(got.contains(&Message::Keepalive), "speaker confirmed the OPEN");
-        c
+        (c, got)
     }
 }
