@@ -8,8 +8,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use libfuzzer_sys::fuzz_target;
 use sam::{
-    ClaimSubject, EnrollRequest, JoinToken, Leaf, LeafConfig, LeafId, Policy, PolicyName,
-    Registry, RrNode, RrSet, WireGuardKey,
+    ClaimSubject, EnrollRequest, JoinToken, Leaf, LeafConfig, LeafId, Policy, PolicyName, Registry,
+    RrNode, RrSet, WireGuardKey,
 };
 
 const NOW: u64 = 1_800_000_005;
@@ -66,7 +66,12 @@ fuzz_target!(|data: &[u8]| {
         let again = EnrollRequest::from_json(&request.to_json()).expect("own output parses");
         assert_eq!(again, request);
         assert!(request.claim.canonical_bytes().is_ok());
-        assert_eq!(reply.status == 200, registry.claim_for_tunnel_address(request.claim.subject.tunnel_address).is_some_and(|c| c.request == request));
+        assert_eq!(
+            reply.status == 200,
+            registry
+                .claim_for_tunnel_address(request.claim.subject.tunnel_address)
+                .is_some_and(|c| c.request == request)
+        );
         if reply.status == 200 {
             assert!(request.verify(&token()));
         }
@@ -78,7 +83,10 @@ fuzz_target!(|data: &[u8]| {
     leaf.handle_timeout(NOW, [7; 16]);
     while leaf.poll_output().is_some() {}
     let _ = leaf.handle_response(NOW, data);
-    assert!(leaf.rr_set().is_none(), "adopted a reply it cannot have verified");
+    assert!(
+        leaf.rr_set().is_none(),
+        "adopted a reply it cannot have verified"
+    );
 
     let _ = Leaf::new(leaf_config(), Some(data));
     let _ = Registry::from_bytes(policies(), data);
