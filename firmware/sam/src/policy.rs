@@ -16,6 +16,8 @@ use crate::token::JoinToken;
 
 /// The shortest claim TTL a policy may set, in seconds.
 pub const MIN_CLAIM_TTL_SECS: u64 = 60;
+/// A sensible clock-skew window when the configuration sets none, in seconds.
+pub const DEFAULT_MAX_CLOCK_SKEW_SECS: u64 = 300;
 
 /// One enrollment policy.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -109,6 +109,44 @@ fn refused_rate_limited_per_source() {
 }
 
 #[test]
+fn refusal_log_lines_are_rate_limited_per_reason() {
+    let mut registry = Registry::new(vec![policy()])
+        .unwrap()
+        .with_limits(AttemptLimiter::new(1000, 1, 16), LogLimiter::new(2, 60));
+    let decisions: Vec<_> = (0..4)
+        .map(
+            |_| match registry.handle_http(NOW, source(), b"x").outcome {
+                Outcome::Refused { log, .. } => log,
+                other => panic!("{other:?}"),
+            },
+        )
+        .collect();
+    use crate::refusal::LogDecision::{Log, Suppress};
+    assert_eq!(
+        decisions,
+        [
+            Log { suppressed: 0 },
+            Log { suppressed: 0 },
+            Suppress,
+            Suppress
+        ]
+    );
+    let later = registry.handle_http(NOW + 60, source(), b"x").outcome;
+    assert!(matches!(
+        later,
+        Outcome::Refused {
+            log: Log { suppressed: 2 },
+            ..
+        }
+    ));
+    assert_eq!(
+        registry.counters().get(Refusal::Malformed),
+        5,
+        "all counted"
+    );
+}
+
+#[test]
 fn refused_malformed() {
     let mut registry = registry();
     for body in [
