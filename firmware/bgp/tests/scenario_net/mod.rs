@@ -12,6 +12,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 mod raw;
+#[allow(unused_imports)]
 pub use raw::*;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
