@@ -180,6 +180,18 @@ impl<'a> Blob<'a> {
     pub fn signature(&self) -> &[u8; SIGNATURE_LEN] {
         &self.signature
     }
+
+    /// Decodes the payload WITHOUT checking the signature, for display only (e.g.
+    /// `provision --diff` against what a target holds). Never act on the result; use
+    /// [`crate::verify`].
+    pub fn decode_unverified(&self) -> Result<Config, VerifyError> {
+        let (config, rest) = postcard::take_from_bytes::<Config>(self.payload())
+            .map_err(|e| VerifyError::PayloadDecode(e.to_string()))?;
+        if !rest.is_empty() {
+            return Err(VerifyError::PayloadDecode(format!("{} bytes after the config", rest.len())));
+        }
+        Ok(config)
+    }
 }
 
 /// Why a config could not be signed.

@@ -18,6 +18,10 @@
 //! fails its checksum, so a power cut at any byte leaves the previous config readable.
 //! The sequence is independent of the blob's serial, so a factory reset to a lower
 //! serial is still the newest slot.
+//!
+//! A slot may also hold a bare blob (starting with [`crate::blob::MAGIC`], no slot
+//! header), as an image builder may place it; it reads as sequence 0, so any later
+//! write goes to the other slot and wins. Its integrity rests on the blob signature.
 
 use sha2::{Digest, Sha256};
 
@@ -89,6 +93,13 @@ fn checksum(sequence: u64, blob: &[u8]) -> [u8; 32] {
 /// Decodes one slot; `None` when empty, torn or damaged.
 fn decode(region: &[u8], slot: Slot) -> Option<SlotInfo<'_>> {
     let bytes = region.get(slot_range(region.len(), slot))?;
+    if bytes.starts_with(&crate::blob::MAGIC) {
+        let header = crate::blob::Header::parse(bytes).ok()?;
+        let len = crate::blob::HEADER_LEN
+            + header.payload_len as usize
+            + crate::blob::SIGNATURE_LEN;
+        return bytes.get(..len).map(|blob| SlotInfo { slot, sequence: 0, blob });
+    }
     let header = bytes.get(..SLOT_HEADER_LEN)?;
     if header[0..8] != SLOT_MAGIC || header[52..64].iter().any(|&b| b != 0) {
         return None;
@@ -194,6 +205,20 @@ mod tests {
         assert_eq!(read(&region), Ok(&b"old"[..]));
         // The damaged slot is the one overwritten next.
         assert_eq!(write(&region, b"next").unwrap().0, 2048);
+    }
+
+    #[test]
+    fn bare_blob_in_slot_a_reads_and_is_superseded_by_the_next_write() {
+        let config = crate::load_toml(include_str!("../tests/vectors/golden.toml"), "g").unwrap();
+        let key = crate::SigningKey::from_bytes(&[9; 32]);
+        let blob = crate::sign(&config, &key, 5).unwrap();
+        let mut region = vec![0u8; 8192];
+        region[..blob.len()].copy_from_slice(&blob);
+        assert_eq!(read(&region), Ok(&blob[..]));
+        let plan = write(&region, b"next").unwrap();
+        assert_eq!(plan.0, 4096);
+        apply(&mut region, &plan);
+        assert_eq!(read(&region), Ok(&b"next"[..]));
     }
 
     #[test]

@@ -19,6 +19,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Create an owner key pair for signing configs.
+    Keygen(keygen::Args),
+    /// Validate, sign and write a router config.
+    Provision(provision::Args),
+    /// Verify a signed config blob or image and print it.
+    Inspect(inspect::Args),
     /// Show per-peer BGP state and prefix counts of a running router.
     Peers(peers::Args),
     /// Show mode, uptime, route count and peer summary of a running router.
@@ -28,12 +34,18 @@ enum Command {
 }
 
 mod image;
+mod inspect;
+mod keygen;
 mod peers;
+mod provision;
 mod status;
 
 fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
+        Command::Keygen(a) => keygen::run(a),
+        Command::Provision(a) => provision::run(a),
+        Command::Inspect(a) => inspect::run(a),
         Command::Peers(a) => peers::run(a),
         Command::Status(a) => status::run(a),
         Command::Image(a) => image::run(a),
