@@ -6,6 +6,7 @@
 //! namespace's loopback.
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 use serde_json::Value;
 
@@ -33,8 +34,7 @@ impl Routerd {
     /// Writes the config for `spec` (routes into kernel table `table`) into `dir` and
     /// starts `routerd run` in `ns`. Builds routerd and routerd-tool first if needed.
     pub fn start(ns: &Netns, dir: PathBuf, spec: &Spec, table: u32) -> Routerd {
-        let binary = crate::workspace_binary("routerd");
-        let tool = crate::workspace_binary("routerd-tool");
+        let (binary, tool) = binaries();
         let conf = dir.join("routerd.toml");
         write_config(&conf, &config(spec, table));
         let log = dir.join("routerd.log");
@@ -132,6 +132,19 @@ impl Routerd {
             String::from_utf8_lossy(&out.stdout).to_string(),
         )
     }
+}
+
+/// routerd and routerd-tool, built once per test process.
+fn binaries() -> (PathBuf, PathBuf) {
+    static BINARIES: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    BINARIES
+        .get_or_init(|| {
+            (
+                crate::workspace_binary("routerd"),
+                crate::workspace_binary("routerd-tool"),
+            )
+        })
+        .clone()
 }
 
 fn config(spec: &Spec, table: u32) -> String {
