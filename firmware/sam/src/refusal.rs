@@ -34,6 +34,9 @@ pub enum Refusal {
     /// The nonce was seen before.
     #[error("nonce was already used")]
     ReplayedNonce,
+    /// The leaf's current claim has a later timestamp (a delayed older request).
+    #[error("claim is older than the leaf's current claim")]
+    OlderThanCurrent,
     /// The tunnel address is outside the policy's tunnel prefixes.
     #[error("tunnel address is outside the policy's tunnel prefixes")]
     TunnelOutsidePrefix,
@@ -74,7 +77,7 @@ pub enum Refusal {
 
 impl Refusal {
     /// Every variant, in counter order.
-    pub const ALL: [Refusal; 20] = [
+    pub const ALL: [Refusal; 21] = [
         Refusal::RateLimited,
         Refusal::Malformed,
         Refusal::UnknownPolicy,
@@ -83,6 +86,7 @@ impl Refusal {
         Refusal::RevokedClaim,
         Refusal::ClockSkew,
         Refusal::ReplayedNonce,
+        Refusal::OlderThanCurrent,
         Refusal::TunnelOutsidePrefix,
         Refusal::EndpointOutsidePrefix,
         Refusal::OwnedNotHost32,
@@ -108,6 +112,7 @@ impl Refusal {
             Refusal::RevokedClaim => "revoked-claim",
             Refusal::ClockSkew => "clock-skew",
             Refusal::ReplayedNonce => "replayed-nonce",
+            Refusal::OlderThanCurrent => "older-than-current",
             Refusal::TunnelOutsidePrefix => "tunnel-outside-prefix",
             Refusal::EndpointOutsidePrefix => "endpoint-outside-prefix",
             Refusal::OwnedNotHost32 => "owned-not-a-32",
@@ -140,6 +145,7 @@ impl Refusal {
             Refusal::UnknownPolicy | Refusal::BadMac => 401,
             Refusal::RevokedLeaf | Refusal::RevokedClaim => 403,
             Refusal::ReplayedNonce
+            | Refusal::OlderThanCurrent
             | Refusal::LeafIdInUse
             | Refusal::TunnelAddressInUse
             | Refusal::WireGuardKeyInUse

@@ -12,7 +12,9 @@
 //! address, WireGuard key, router id or owned /32, and none uses an RR's tunnel address,
 //! router id or WireGuard key; every accepted claim satisfies its policy; a nonce that
 //! verified under a policy is refused again until its record is forgotten, which happens
-//! only after the nonce's timestamp has left the skew window and its claim has expired.
+//! only after the nonce's timestamp has left the skew window and, for an accepted claim,
+//! the claim has expired; a leaf's claim is only ever replaced by a claim with the same
+//! or a later timestamp.
 
 mod http;
 mod persist;
@@ -174,10 +176,16 @@ impl Registry {
         if state.nonces.contains_key(&claim.nonce) {
             return Err(Refusal::ReplayedNonce);
         }
-        let expires_at = now.saturating_add(ttl);
-        let forget_after = claim.timestamp.saturating_add(skew).max(expires_at);
-        state.nonces.insert(claim.nonce, forget_after);
+        // Until the timestamp leaves the skew window the record alone refuses a replay;
+        // an accepted claim extends it to the claim's expiry below.
+        let out_of_window = claim.timestamp.saturating_add(skew).saturating_add(1);
+        state.nonces.insert(claim.nonce, out_of_window);
         self.generation += 1;
+        let current = state.claims.get(&subject.leaf_id);
+        if current.is_some_and(|c| claim.timestamp < c.request.claim.timestamp) {
+            return Err(Refusal::OlderThanCurrent);
+        }
+        let expires_at = now.saturating_add(ttl);
         let policy = &self.policies[index].policy;
         policy.check_subject(subject)?;
         self.check_unique(index, subject)?;
@@ -205,9 +213,11 @@ impl Registry {
             accepted_at: now,
             expires_at,
         };
-        self.policies[index]
-            .claims
-            .insert(subject.leaf_id.clone(), accepted);
+        let state = &mut self.policies[index];
+        state.claims.insert(subject.leaf_id.clone(), accepted);
+        state
+            .nonces
+            .insert(claim.nonce, out_of_window.max(expires_at));
         self.reindex();
         Ok((signed, renewal))
     }

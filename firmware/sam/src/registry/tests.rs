@@ -266,6 +266,24 @@ fn refused_replayed_nonce() {
 }
 
 #[test]
+fn refused_older_than_current_claim() {
+    let mut registry = registry();
+    // An on-path attacker holds back the leaf's first request; the leaf retries with a
+    // newer one, which is accepted; the delayed one must not roll the claim back.
+    let delayed = request(subject(1), 1, NOW - 20);
+    let mut newer = subject(1);
+    newer.owned = vec![net("198.51.100.60/32")];
+    accept(&mut registry, &request(newer.clone(), 2, NOW - 10));
+    assert_refused(&mut registry, &delayed, Refusal::OlderThanCurrent);
+    let claim = registry
+        .claim_for_tunnel_address(Ipv4Addr::new(10, 255, 1, 1))
+        .unwrap();
+    assert_eq!(claim.subject(), &newer);
+    // The same second is fine (a leaf may renew twice within one second).
+    accept(&mut registry, &request(subject(1), 3, NOW - 10));
+}
+
+#[test]
 fn refused_nonce_is_recorded_even_when_the_claim_is_refused() {
     let mut registry = registry();
     let mut outside = subject(1);
@@ -273,6 +291,13 @@ fn refused_nonce_is_recorded_even_when_the_claim_is_refused() {
     let bad = request(outside, 1, NOW);
     assert_refused(&mut registry, &bad, Refusal::TunnelOutsidePrefix);
     assert_refused(&mut registry, &bad, Refusal::ReplayedNonce);
+    // A refused request's nonce is kept only while its timestamp is inside the window:
+    // at the window's edge it is still refused, one second later the clock check is.
+    let edge = NOW + SKEW;
+    assert_eq!(registry.enroll(edge, &bad), Err(Refusal::ReplayedNonce));
+    registry.expire(edge + 1);
+    assert_eq!(registry.enroll(edge + 1, &bad), Err(Refusal::ClockSkew));
+    assert_eq!(registry.next_deadline(), None, "nothing left to remember");
 }
 
 #[test]
@@ -438,6 +463,7 @@ fn every_refusal_reason_is_covered_by_a_test_above() {
         Refusal::RevokedClaim,
         Refusal::ClockSkew,
         Refusal::ReplayedNonce,
+        Refusal::OlderThanCurrent,
         Refusal::TunnelOutsidePrefix,
         Refusal::EndpointOutsidePrefix,
         Refusal::OwnedNotHost32,
