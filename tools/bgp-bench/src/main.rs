@@ -156,7 +156,11 @@ fn bench(cli: Cli) -> Result<bool, BenchError> {
             }
         }
     }
-    for d in cli.daemons.iter().chain(&fib_daemons) {
+    // The FIB scenario runs routerd's kernel::Fib inside this binary: only BIRD's
+    // binaries are needed there.
+    let rr_scenarios = routes.is_some() || cli.peers.is_some();
+    let needed = cli.daemons.iter().filter(|_| rr_scenarios);
+    for d in needed.chain(fib_daemons.iter().filter(|d| **d == DaemonKind::Bird)) {
         daemon::check_installed(*d, &routerd)?;
     }
     let size = routes.unwrap_or(0).max(cli.fib.unwrap_or(0)) / 2_000 + cli.peers.unwrap_or(0) / 4;

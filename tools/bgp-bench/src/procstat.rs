@@ -46,6 +46,15 @@ pub fn parse(status: &str, stat: &str, ticks_per_s: f64) -> Option<Usage> {
     })
 }
 
+/// The machine's one-minute load average (`/proc/loadavg`), 0 when unreadable: other
+/// work on the same cores skews every figure, so results carry it.
+pub fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
 /// Current usage of `pid`.
 pub fn usage(pid: u32) -> Result<Usage, BenchError> {
     let read = |file: &str| {

@@ -67,7 +67,7 @@ pub fn reflect_ratios(results: &[ReflectResult]) -> Option<ReflectRatios> {
 /// Prints the reflect results as a table.
 pub fn reflect_table(results: &[ReflectResult]) {
     println!(
-        "{:<8} {:>8} {:>6} {:>8} {:>10} {:>8} {:>8} {:>7} {:>9} {:>9} {:>8}",
+        "{:<8} {:>8} {:>6} {:>8} {:>10} {:>8} {:>8} {:>7} {:>9} {:>9} {:>8} {:>6}",
         "daemon",
         "routes",
         "set",
@@ -78,11 +78,12 @@ pub fn reflect_table(results: &[ReflectResult]) {
         "cpu_s",
         "rr_count",
         "sink",
-        "updates"
+        "updates",
+        "load1"
     );
     for r in results {
         println!(
-            "{:<8} {:>8} {:>6} {:>8.3} {:>10.3} {:>8.1} {:>8.1} {:>7.2} {:>9} {:>9} {:>8}",
+            "{:<8} {:>8} {:>6} {:>8.3} {:>10.3} {:>8.1} {:>8.1} {:>7.2} {:>9} {:>9} {:>8} {:>6.2}",
             r.daemon,
             r.routes,
             r.set,
@@ -93,7 +94,8 @@ pub fn reflect_table(results: &[ReflectResult]) {
             r.cpu_s,
             r.rr_count,
             r.sink_count,
-            r.sink_updates
+            r.sink_updates,
+            r.load1
         );
     }
     if let Some(q) = reflect_ratios(results) {

@@ -19,6 +19,7 @@ use crate::agent_proc::AgentProc;
 use crate::daemon;
 use crate::error::BenchError;
 use crate::lab::{Fabric, Netns, work_dir};
+use crate::procstat;
 
 /// The kernel table both daemons program.
 const TABLE: u32 = 100;
@@ -42,6 +43,8 @@ pub struct FibResult {
     pub bgp_s: Option<f64>,
     /// How it was measured.
     pub method: &'static str,
+    /// One-minute load average at t0.
+    pub load1: f64,
 }
 
 /// Counts IPv4 routes in `table` of `ns`.
@@ -72,6 +75,7 @@ pub fn run_routerd(routes: usize, common: &Common) -> Result<FibResult, BenchErr
     .map(String::from);
     let mut agent = AgentProc::start(fabric.node(leaf), "fib", &args, &dir)?;
     agent.expect("ready", Duration::from_secs(120))?;
+    let load1 = procstat::load_average();
     agent.send("go")?;
     let done = agent.expect("done", common.timeout)?;
     if done.num("failed") > 0.0 {
@@ -85,13 +89,14 @@ pub fn run_routerd(routes: usize, common: &Common) -> Result<FibResult, BenchErr
     agent.stop();
     Ok(FibResult {
         daemon: "routerd".into(),
-        version: daemon::version(daemon::DaemonKind::Routerd, &common.routerd),
+        version: format!("kernel::Fib in bgp-bench {}", env!("CARGO_PKG_VERSION")),
         fib_routes: routes,
         fib_s,
         routes_per_s: routes as f64 / fib_s,
         installed,
         bgp_s: None,
         method: "kernel::Fib::apply_blocking, one call, timed in-process",
+        load1,
     })
 }
 
@@ -117,6 +122,7 @@ pub fn run_bird(routes: usize, common: &Common) -> Result<FibResult, BenchError>
     .map(String::from);
     let mut feeder = AgentProc::start(fabric.node(feed), "feeder", &args, &dir)?;
     feeder.expect("ready", Duration::from_secs(60))?;
+    let load1 = procstat::load_average();
     let t0 = Instant::now();
     feeder.send("go")?;
     let (mut bgp_s, mut fib_s) = (None, None);
@@ -162,5 +168,6 @@ pub fn run_bird(routes: usize, common: &Common) -> Result<FibResult, BenchError>
         installed,
         bgp_s,
         method: "BGP from the feeder, kernel protocol export; polled birdc until exported = N",
+        load1,
     })
 }

@@ -48,6 +48,8 @@ pub struct PeersResult {
     pub rr_established: usize,
     /// Routes the RR reports received, summed over peers.
     pub rr_received: u64,
+    /// One-minute load average at t0.
+    pub load1: f64,
 }
 
 /// Runs the scenario for one daemon.
@@ -101,6 +103,7 @@ pub fn run(
     let mut leaves = AgentProc::start(fabric.node(leaves_ns), "leaves", &args, &dir)?;
     leaves.expect("ready", Duration::from_secs(30))?;
 
+    let load1 = procstat::load_average();
     let t0 = Instant::now();
     leaves.send("go")?;
     progress(&format!("{}: {peers} leaves connecting", kind.name()));
@@ -176,6 +179,7 @@ pub fn run(
         window_s,
         rr_established: status.iter().filter(|p| p.established).count(),
         rr_received: status.iter().map(|p| p.received).sum(),
+        load1,
     };
     leaves.stop();
     rr.stop();

@@ -1,8 +1,8 @@
 //! Route reflection of N prefixes: feeder → route reflector → sink.
 //!
 //! Sequence per daemon: fresh fabric; start the RR; start the sink and the feeder (the
-//! feeder encodes every UPDATE first) and wait until both sessions are Established on
-//! both sides; t0 = `go` to the feeder. `rr_s` is the end of the first status poll that
+//! feeder encodes every UPDATE first), wait until both sessions are Established on
+//! both sides, then 3 s more; t0 = `go` to the feeder. `rr_s` is the end of the first status poll that
 //! shows the feeder's Adj-RIB-In holding N (polled every max(50 ms, 2 % of elapsed));
 //! `reflect_s` is when the sink says it holds N distinct prefixes. Two seconds after
 //! both, the RR's RSS, peak RSS and CPU seconds are read from /proc, and the RR's own
@@ -50,7 +50,12 @@ pub struct ReflectResult {
     pub sink_updates: u64,
     /// Status polls made before the RR held all routes.
     pub polls: u32,
+    /// One-minute load average at t0.
+    pub load1: f64,
 }
+
+/// Pause between "all sessions Established" and t0.
+const SETTLE: Duration = Duration::from_secs(3);
 
 fn feeder_received(peers: &[PeerStatus]) -> u64 {
     peers
@@ -127,8 +132,12 @@ pub fn run(
     feeder.expect("ready", setup_time)?;
     sink.expect("ready", setup_time)?;
     wait_established(&mut rr, 2, setup_time)?;
+    // Let start-up work settle (FRR holds a new peer's first advertisements for its
+    // 1 s subgroup coalesce time), so t0 measures steady-state reflection.
+    std::thread::sleep(SETTLE);
     progress(&format!("{}: sessions up, sending", kind.name()));
 
+    let load1 = procstat::load_average();
     let t0 = Instant::now();
     feeder.send("go")?;
     let (mut rr_s, mut reflect_s, mut feed_s) = (None, None, 0.0);
@@ -198,6 +207,7 @@ pub fn run(
         sink_count: report.num("count") as u64,
         sink_updates: report.num("updates") as u64,
         polls,
+        load1,
     };
     feeder.stop();
     sink.stop();
