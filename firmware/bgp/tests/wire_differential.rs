@@ -157,7 +157,15 @@ fn expected_from_ours(update: &Update, ctx: &ParseCtx) -> Fields {
         med: attrs.med,
         local_pref: attrs.local_pref.filter(|_| ctx.internal),
         atomic_aggregate: attrs.atomic_aggregate,
-        aggregator: attrs.aggregator.map(|a| (two(a.asn), a.address)),
+        // With a 4-octet path the aggregator travels as AS_TRANS plus AS4_AGGREGATOR.
+        aggregator: attrs.aggregator.map(|a| {
+            let asn = if !ctx.four_octet_as && needs_as4(update) {
+                u32::from(AS_TRANS)
+            } else {
+                two(a.asn)
+            };
+            (asn, a.address)
+        }),
         communities: attrs.communities.iter().copied().collect(),
         originator_id: attrs.originator_id,
         cluster_list: attrs.cluster_list.clone(),
@@ -170,15 +178,20 @@ fn expected_from_ours(update: &Update, ctx: &ParseCtx) -> Fields {
     }
 }
 
+/// Whether a 2-octet session needs AS4_PATH for this path.
+fn needs_as4(update: &Update) -> bool {
+    update.attrs.as_path.iter().any(|s| match s {
+        AsSegment::Sequence(a) | AsSegment::Set(a) => a.iter().any(|&x| x > 0xffff),
+        _ => false,
+    })
+}
+
 /// AS4_PATH and AS4_AGGREGATOR as RFC 6793 §4.2.2 builds them, written out here
 /// independently of the codec.
 fn update_as4_attributes(update: &Update) -> Vec<(u8, u8, Vec<u8>)> {
     let attrs = &update.attrs;
     let mut out = Vec::new();
-    let needs = attrs.as_path.iter().any(|s| match s {
-        AsSegment::Sequence(a) | AsSegment::Set(a) => a.iter().any(|&x| x > 0xffff),
-        _ => false,
-    });
+    let needs = needs_as4(update);
     if needs {
         let mut value = Vec::new();
         for segment in &attrs.as_path {
@@ -193,7 +206,7 @@ fn update_as4_attributes(update: &Update) -> Vec<(u8, u8, Vec<u8>)> {
         }
         out.push((0xc0, 17, value));
     }
-    if let Some(aggregator) = attrs.aggregator.filter(|a| a.asn > 0xffff) {
+    if let Some(aggregator) = attrs.aggregator.filter(|a| needs || a.asn > 0xffff) {
         let mut value = aggregator.asn.to_be_bytes().to_vec();
         value.extend_from_slice(&aggregator.address.octets());
         out.push((0xc0, 18, value));
@@ -260,7 +273,7 @@ fn fields_of_zetta(msg: &BgpUpdateMessage) -> Fields {
 }
 
 /// Restrictions for what zettabgp can represent (see the module docs).
-fn for_zetta(mut update: Update, ctx: &ParseCtx) -> Update {
+fn for_zetta(mut update: Update) -> Update {
     update
         .attrs
         .as_path
@@ -273,20 +286,6 @@ fn for_zetta(mut update: Update, ctx: &ParseCtx) -> Update {
         .attrs
         .unknown
         .retain(|raw| raw.type_code > 35 && raw.type_code != 128);
-    if !ctx.four_octet_as
-        && update
-            .attrs
-            .aggregator
-            .is_some_and(|a| a.asn <= 0xffff && a.asn != 23456)
-    {
-        for segment in &mut update.attrs.as_path {
-            let (AsSegment::Set(a)
-            | AsSegment::Sequence(a)
-            | AsSegment::ConfedSet(a)
-            | AsSegment::ConfedSequence(a)) = segment;
-            a.iter_mut().for_each(|x| *x &= 0xffff);
-        }
-    }
     update
 }
 
@@ -299,7 +298,7 @@ proptest! {
 
     #[test]
     fn updates_we_emit_decode_the_same_in_zettabgp((ctx, update) in ctx_and_update()) {
-        let update = for_zetta(update, &ctx);
+        let update = for_zetta(update);
         let mut bytes = Vec::new();
         Message::Update(update.clone()).emit(&ctx, &mut bytes);
         let params = session(&ctx);
@@ -316,7 +315,7 @@ proptest! {
         four_octet_as in any::<bool>(),
     ) {
         let ctx = ParseCtx { four_octet_as, internal: true };
-        let mut update = for_zetta(update, &ctx);
+        let mut update = for_zetta(update);
         update.attrs.atomic_aggregate = false;
         update.attrs.aggregator = None;
         if !four_octet_as {

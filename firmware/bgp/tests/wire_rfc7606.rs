@@ -608,3 +608,26 @@ fn prefixes_have_their_host_bits_cleared() {
     let update = parse_update(&update_bytes(&attrs, &[23, 203, 0, 113]), &IBGP4);
     assert_eq!(update.nlri, vec!["203.0.112.0/23".parse().unwrap()]);
 }
+
+/// Found by the `bgp_message` fuzz target: a 2-octet aggregator next to a 4-octet path
+/// must travel as AS_TRANS plus AS4_AGGREGATOR, or the receiver ignores AS4_PATH.
+#[test]
+fn two_octet_aggregator_next_to_a_four_octet_path_round_trips() {
+    let update = Update {
+        attrs: PathAttributes {
+            origin: Some(bgp::wire::Origin::Igp),
+            as_path: vec![AsSegment::Sequence(vec![67_173_865, 4_200_000_000])],
+            next_hop: Some(Ipv4Addr::new(192, 0, 2, 1)),
+            aggregator: Some(bgp::wire::Aggregator {
+                asn: 0,
+                address: Ipv4Addr::new(192, 0, 2, 9),
+            }),
+            ..PathAttributes::default()
+        },
+        nlri: vec!["203.0.113.7/32".parse().unwrap()],
+        ..Update::default()
+    };
+    let mut out = Vec::new();
+    Message::Update(update.clone()).emit(&EBGP2, &mut out);
+    assert_eq!(Message::parse(&out, &EBGP2), Ok(Message::Update(update)));
+}

@@ -119,7 +119,7 @@ pub(crate) fn update(ctx: ParseCtx) -> impl Strategy<Value = Update> {
         let (origin, as_path, next_hop, med, local_pref, atomic_aggregate) = a;
         let (aggregator, communities, originator, clusters, mp_reach, mp_unreach, unknown) = b;
         let reach = !nlri.is_empty() || mp_reach.is_some();
-        let mut attrs = PathAttributes {
+        let attrs = PathAttributes {
             // RFC 7606 §3 (d): reachability needs ORIGIN (and NEXT_HOP for IPv4).
             origin: if reach {
                 origin.or(Some(Origin::Igp))
@@ -147,21 +147,6 @@ pub(crate) fn update(ctx: ParseCtx) -> impl Strategy<Value = Update> {
             mp_unreach,
             unknown,
         };
-        // RFC 6793 §4.2.3: a 2-octet AGGREGATOR other than AS_TRANS makes the
-        // receiver ignore AS4_PATH, so such an UPDATE cannot carry a 4-octet path.
-        if !ctx.four_octet_as
-            && attrs
-                .aggregator
-                .is_some_and(|a| a.asn <= 0xffff && a.asn != 23456)
-        {
-            for segment in &mut attrs.as_path {
-                let (AsSegment::Set(asns)
-                | AsSegment::Sequence(asns)
-                | AsSegment::ConfedSequence(asns)
-                | AsSegment::ConfedSet(asns)) = segment;
-                asns.iter_mut().for_each(|asn| *asn &= 0xffff);
-            }
-        }
         Update {
             withdrawn,
             attrs,

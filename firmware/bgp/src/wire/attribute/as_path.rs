@@ -107,7 +107,8 @@ pub(super) fn without_confed(path: Vec<AsSegment>) -> Vec<AsSegment> {
 
 /// RFC 6793 §4.2.3: rebuild the real path from AS_PATH (2-octet, AS_TRANS in places) and
 /// AS4_PATH. When AS_PATH is shorter, AS4_PATH is ignored; otherwise the leading ASNs of
-/// AS_PATH that AS4_PATH lacks (with leading confederation segments) are prepended.
+/// AS_PATH that AS4_PATH lacks are prepended, after AS_PATH's leading confederation
+/// segments.
 pub(super) fn merge(as_path: Vec<AsSegment>, as4_path: Vec<AsSegment>) -> Vec<AsSegment> {
     let (len2, len4) = (path_len(&as_path), path_len(&as4_path));
     if len2 < len4 {
@@ -115,15 +116,24 @@ pub(super) fn merge(as_path: Vec<AsSegment>, as4_path: Vec<AsSegment>) -> Vec<As
     }
     let mut keep = len2 - len4;
     let mut merged = Vec::with_capacity(as_path.len() + as4_path.len());
+    let mut leading = true;
     for segment in as_path {
         match segment {
-            AsSegment::ConfedSequence(_) | AsSegment::ConfedSet(_) => merged.push(segment),
+            // Confederation segments belong in front (RFC 5065 §5.3); one found later
+            // cannot be placed relative to AS4_PATH and is dropped.
+            AsSegment::ConfedSequence(_) | AsSegment::ConfedSet(_) => {
+                if leading {
+                    merged.push(segment);
+                }
+            }
             _ if keep == 0 => break,
             AsSegment::Set(asns) => {
+                leading = false;
                 keep -= 1;
                 merged.push(AsSegment::Set(asns));
             }
             AsSegment::Sequence(mut asns) => {
+                leading = false;
                 let take = keep.min(asns.len());
                 asns.truncate(take);
                 keep -= take;

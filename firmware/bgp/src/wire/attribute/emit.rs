@@ -2,7 +2,8 @@
 //!
 //! Order: MP_UNREACH_NLRI and MP_REACH_NLRI first (RFC 7606 §5.1 asks for them first),
 //! then the known attributes by type code, then AS4_PATH/AS4_AGGREGATOR (2-octet
-//! sessions only, RFC 6793 §4.2.2), then unknown optional transitive attributes with the
+//! sessions only, RFC 6793 §4.2.2; AS4_AGGREGATOR also whenever AS4_PATH is sent, so the
+//! receiver does not ignore AS4_PATH), then unknown optional transitive attributes with the
 //! Partial bit set. Unknown non-transitive attributes are not passed on (RFC 4271 §5),
 //! LOCAL_PREF is written on internal sessions only (RFC 4271 §5.1.5), and AS_PATH is
 //! always written when the UPDATE carries reachability, even when empty.
@@ -106,10 +107,18 @@ pub(in crate::wire) fn emit(
     if attrs.atomic_aggregate {
         attribute(out, WELL_KNOWN, ATOMIC_AGGREGATE, |_| {});
     }
+    // RFC 6793 §4.2.3: a receiver uses AS4_PATH only when AGGREGATOR is absent or holds
+    // AS_TRANS, so with a 4-octet path the aggregator always travels in AS4_AGGREGATOR.
+    let as4_path = !ctx.four_octet_as && as_path::needs_as4(&attrs.as_path);
+    let as4_aggregator = attrs
+        .aggregator
+        .filter(|a| !ctx.four_octet_as && (as4_path || a.asn > u32::from(u16::MAX)));
     if let Some(aggregator) = attrs.aggregator {
         attribute(out, OPTIONAL_TRANSITIVE, AGGREGATOR, |out| {
             if ctx.four_octet_as {
                 out.extend_from_slice(&aggregator.asn.to_be_bytes());
+            } else if as4_aggregator.is_some() {
+                out.extend_from_slice(&AS_TRANS.to_be_bytes());
             } else {
                 let short = u16::try_from(aggregator.asn).unwrap_or(AS_TRANS);
                 out.extend_from_slice(&short.to_be_bytes());
@@ -135,18 +144,16 @@ pub(in crate::wire) fn emit(
             address_list(out, &attrs.cluster_list)
         });
     }
-    if !ctx.four_octet_as {
-        if as_path::needs_as4(&attrs.as_path) {
-            attribute(out, OPTIONAL_TRANSITIVE, AS4_PATH, |out| {
-                as_path::emit(&attrs.as_path, true, true, out);
-            });
-        }
-        if let Some(aggregator) = attrs.aggregator.filter(|a| a.asn > u32::from(u16::MAX)) {
-            attribute(out, OPTIONAL_TRANSITIVE, AS4_AGGREGATOR, |out| {
-                out.extend_from_slice(&aggregator.asn.to_be_bytes());
-                out.extend_from_slice(&aggregator.address.octets());
-            });
-        }
+    if as4_path {
+        attribute(out, OPTIONAL_TRANSITIVE, AS4_PATH, |out| {
+            as_path::emit(&attrs.as_path, true, true, out);
+        });
+    }
+    if let Some(aggregator) = as4_aggregator {
+        attribute(out, OPTIONAL_TRANSITIVE, AS4_AGGREGATOR, |out| {
+            out.extend_from_slice(&aggregator.asn.to_be_bytes());
+            out.extend_from_slice(&aggregator.address.octets());
+        });
     }
     for raw in &attrs.unknown {
         let transitive = raw.flags & flag::TRANSITIVE != 0;
