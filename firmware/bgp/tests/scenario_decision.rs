@@ -79,20 +79,35 @@ fn rows() -> Vec<Row> {
         Row {
             name: "med-other-neighbour-as",
             first: (L1, with(&|p| p.med = Some(50))),
-            second: (L2, PathAttributes { med: Some(10), ..path(&[65020]) }),
+            second: (
+                L2,
+                PathAttributes {
+                    med: Some(10),
+                    ..path(&[65020])
+                },
+            ),
             winner: L1,
             loser_step: "router-id",
         },
         Row {
             name: "ebgp-over-ibgp",
             first: (L1, path(&[65010])),
-            second: (EXT, PathAttributes { origin: Some(Origin::Igp), ..Default::default() }),
+            second: (
+                EXT,
+                PathAttributes {
+                    origin: Some(Origin::Igp),
+                    ..Default::default()
+                },
+            ),
             winner: EXT,
             loser_step: "ebgp-over-ibgp",
         },
         Row {
             name: "cluster-list",
-            first: (L1, with(&|p| p.cluster_list = vec![Ipv4Addr::new(9, 9, 9, 9)])),
+            first: (
+                L1,
+                with(&|p| p.cluster_list = vec![Ipv4Addr::new(9, 9, 9, 9)]),
+            ),
             second: (L2, path(&[65010])),
             winner: L2,
             loser_step: "cluster-list-length",
@@ -107,14 +122,23 @@ fn rows() -> Vec<Row> {
         Row {
             name: "originator-id",
             first: (L1, path(&[65010])),
-            second: (L2, with(&|p| p.originator_id = Some(Ipv4Addr::new(10, 0, 0, 2)))),
+            second: (
+                L2,
+                with(&|p| p.originator_id = Some(Ipv4Addr::new(10, 0, 0, 2))),
+            ),
             winner: L2,
             loser_step: "router-id",
         },
         Row {
             name: "peer-address",
-            first: (L1, with(&|p| p.originator_id = Some(Ipv4Addr::new(10, 0, 0, 5)))),
-            second: (L2, with(&|p| p.originator_id = Some(Ipv4Addr::new(10, 0, 0, 5)))),
+            first: (
+                L1,
+                with(&|p| p.originator_id = Some(Ipv4Addr::new(10, 0, 0, 5))),
+            ),
+            second: (
+                L2,
+                with(&|p| p.originator_id = Some(Ipv4Addr::new(10, 0, 0, 5))),
+            ),
             winner: L1,
             loser_step: "peer-address",
         },
@@ -131,7 +155,10 @@ fn decision_table_with_loser_reasons() {
     let mut cfg = speaker_config(RR, Some(RR));
     cfg.multipath = true;
     let rr = n.add_with("rr", cfg);
-    n.input(rr, Input::AddRange(client_range("leaves", "10.0.0.0/28", 8)));
+    n.input(
+        rr,
+        Input::AddRange(client_range("leaves", "10.0.0.0/28", 8)),
+    );
     let ext_peer = PeerConfig {
         kind: PeerKind::External,
         remote_as: Some(65010),
@@ -142,11 +169,24 @@ fn decision_table_with_loser_reasons() {
     let mut nodes = std::collections::HashMap::new();
     // The announcing routers take nothing back from the RR, so their own routes stay
     // their best paths (and stay advertised) whatever the RR picks.
-    let deaf = Policy { rules: vec![], default: Verdict::Reject("announcer".into()) };
+    let deaf = Policy {
+        rules: vec![],
+        default: Verdict::Reject("announcer".into()),
+    };
     for addr in [L1, L2, L3] {
-        let import = if addr == L3 { Policy::default() } else { deaf.clone() };
+        let import = if addr == L3 {
+            Policy::default()
+        } else {
+            deaf.clone()
+        };
         let l = n.add(&addr.to_string(), addr, None);
-        n.input(l, Input::AddPeer(PeerConfig { import, ..ibgp(IpAddr::V4(RR)) }));
+        n.input(
+            l,
+            Input::AddPeer(PeerConfig {
+                import,
+                ..ibgp(IpAddr::V4(RR))
+            }),
+        );
         nodes.insert(addr, l);
     }
     let mut ext_cfg = speaker_config(EXT, None);
@@ -165,7 +205,13 @@ fn decision_table_with_loser_reasons() {
     let table = rows();
     for (i, row) in table.iter().enumerate() {
         for (from, attrs) in [&row.first, &row.second] {
-            n.input(nodes[from], Input::Announce { prefix: prefix(i), attrs: attrs.clone() });
+            n.input(
+                nodes[from],
+                Input::Announce {
+                    prefix: prefix(i),
+                    attrs: attrs.clone(),
+                },
+            );
         }
     }
     n.advance(Duration::from_secs(5));
@@ -173,11 +219,23 @@ fn decision_table_with_loser_reasons() {
         let paths = n.nodes[rr].speaker.explain(prefix(i));
         assert_eq!(paths.len(), 2, "{}", row.name);
         assert!(paths[0].best, "{}", row.name);
-        assert_eq!(paths[0].peer, Some(IpAddr::V4(row.winner)), "{}: winner", row.name);
-        assert_eq!(paths[1].lost_at, Some(row.loser_step), "{}: loser step", row.name);
+        assert_eq!(
+            paths[0].peer,
+            Some(IpAddr::V4(row.winner)),
+            "{}: winner",
+            row.name
+        );
+        assert_eq!(
+            paths[1].lost_at,
+            Some(row.loser_step),
+            "{}: loser step",
+            row.name
+        );
         // leaf3 gets the winner, reflected (or, from eBGP, with LOCAL_PREF added).
         let got = n.updates_for(nodes[&L3], IpAddr::V4(RR), prefix(i));
-        let last = got.last().unwrap_or_else(|| panic!("{}: leaf3 got nothing", row.name));
+        let last = got
+            .last()
+            .unwrap_or_else(|| panic!("{}: leaf3 got nothing", row.name));
         assert_eq!(last.next_hop, Some(row.winner), "{}", row.name);
         if row.winner == EXT {
             assert_eq!((last.originator_id, last.local_pref), (None, Some(100)));
@@ -190,12 +248,29 @@ fn decision_table_with_loser_reasons() {
     let fib = |n: &Net, i: usize| n.nodes[rr].fib.get(&prefix(i)).cloned().unwrap_or_default();
     let (l1, l2) = (IpAddr::V4(L1), IpAddr::V4(L2));
     assert_eq!(fib(&n, 0), vec![l1], "local-pref decides: one next hop");
-    assert_eq!(fib(&n, 7), vec![l1, l2], "router-id tie-break: both next hops");
-    assert_eq!(fib(&n, 9), vec![l1, l2], "peer-address tie-break: both next hops");
+    assert_eq!(
+        fib(&n, 7),
+        vec![l1, l2],
+        "router-id tie-break: both next hops"
+    );
+    assert_eq!(
+        fib(&n, 9),
+        vec![l1, l2],
+        "peer-address tie-break: both next hops"
+    );
     // A better path arriving later replaces the best and the FIB.
     let mut better = path(&[65010]);
     better.local_pref = Some(300);
-    n.input(nodes[&L2], Input::Announce { prefix: prefix(0), attrs: better });
+    n.input(
+        nodes[&L2],
+        Input::Announce {
+            prefix: prefix(0),
+            attrs: better,
+        },
+    );
     assert_eq!(fib(&n, 0), vec![l2]);
-    assert_eq!(n.nodes[rr].speaker.explain(prefix(0))[1].lost_at, Some("local-pref"));
+    assert_eq!(
+        n.nodes[rr].speaker.explain(prefix(0))[1].lost_at,
+        Some("local-pref")
+    );
 }

@@ -36,7 +36,10 @@ fn limit_and_refusal_reasons_are_counted() {
     let mut cfg = speaker_config(RR, Some(RR));
     cfg.local_addresses.push(v4(10, 0, 0, 99));
     let rr = n.add_with("rr", cfg);
-    n.input(rr, Input::AddRange(client_range("leaves", "10.0.0.0/24", 2)));
+    n.input(
+        rr,
+        Input::AddRange(client_range("leaves", "10.0.0.0/24", 2)),
+    );
     let c1 = n.raw_session(peer(1), rr);
     let _c2 = n.raw_session(peer(2), rr);
     // Third peer: range full.
@@ -54,19 +57,29 @@ fn limit_and_refusal_reasons_are_counted() {
             (v4(10, 0, 0, 99), "local-address".to_string()),
         ]
     );
-    let admitted: Vec<_> =
-        n.nodes[rr].events.iter().filter(|e| matches!(e, Event::PeerAdmitted { .. })).collect();
+    let admitted: Vec<_> = n.nodes[rr]
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::PeerAdmitted { .. }))
+        .collect();
     assert_eq!(admitted.len(), 2);
     // A refused connection got Cease/Connection Rejected.
     let got = n.raw_take(c3, &RAW_CTX);
-    assert!(matches!(&got[..], [bgp::wire::Message::Notification(x)] if (x.code, x.subcode) == (6, 5)));
+    assert!(
+        matches!(&got[..], [bgp::wire::Message::Notification(x)] if (x.code, x.subcode) == (6, 5))
+    );
     // A slot frees up when a dynamic session ends.
-    n.raw_send(c1, &bytes(&bgp::wire::Message::Notification(bgp::wire::Notification {
-        code: 6,
-        subcode: 2,
-        data: vec![],
-    })));
-    assert!(n.nodes[rr].events.contains(&Event::PeerRemoved { peer: IpAddr::V4(peer(1)) }));
+    n.raw_send(
+        c1,
+        &bytes(&bgp::wire::Message::Notification(bgp::wire::Notification {
+            code: 6,
+            subcode: 2,
+            data: vec![],
+        })),
+    );
+    assert!(n.nodes[rr].events.contains(&Event::PeerRemoved {
+        peer: IpAddr::V4(peer(1))
+    }));
     let _c3 = n.raw_session(peer(3), rr);
     n.raw_connect(IpAddr::V4(peer(4)), rr);
     let counts = n.nodes[rr].speaker.refusals();
@@ -78,7 +91,12 @@ fn limit_and_refusal_reasons_are_counted() {
             ("range-full".to_string(), 2),
         ]
     );
-    let dynamic: Vec<_> = n.nodes[rr].speaker.peers().into_iter().map(|p| (p.address, p.dynamic)).collect();
+    let dynamic: Vec<_> = n.nodes[rr]
+        .speaker
+        .peers()
+        .into_iter()
+        .map(|p| (p.address, p.dynamic))
+        .collect();
     assert_eq!(dynamic.len(), 2);
     assert!(dynamic.iter().all(|(_, d)| d.as_deref() == Some("leaves")));
 }
@@ -87,31 +105,55 @@ fn limit_and_refusal_reasons_are_counted() {
 fn import_policy_set_after_admission_re_evaluates_and_counts_rejections() {
     let mut n = Net::new();
     let rr = n.add("rr", RR, Some(RR));
-    n.input(rr, Input::AddRange(client_range("leaves", "10.0.0.0/24", 8)));
+    n.input(
+        rr,
+        Input::AddRange(client_range("leaves", "10.0.0.0/24", 8)),
+    );
     let c = n.raw_session(peer(1), rr);
     let owned = (Ipv4Addr::new(198, 51, 100, 1), 32);
-    let stolen = [(Ipv4Addr::new(198, 51, 100, 2), 32), (Ipv4Addr::new(198, 51, 100, 3), 32)];
-    n.raw_send(c, &raw_update(&raw_attrs(peer(1)), &[owned, stolen[0], stolen[1]]));
+    let stolen = [
+        (Ipv4Addr::new(198, 51, 100, 2), 32),
+        (Ipv4Addr::new(198, 51, 100, 3), 32),
+    ];
+    n.raw_send(
+        c,
+        &raw_update(&raw_attrs(peer(1)), &[owned, stolen[0], stolen[1]]),
+    );
     // Template policy (accept all) until the daemon learns what the peer owns.
     assert_eq!(n.nodes[rr].speaker.loc_rib_len(), 3);
     let policy = Policy::allow_only([PrefixRange::exact(net("198.51.100.1/32"))], "not-owned");
-    n.input(rr, Input::SetImportPolicy { peer: IpAddr::V4(peer(1)), policy });
+    n.input(
+        rr,
+        Input::SetImportPolicy {
+            peer: IpAddr::V4(peer(1)),
+            policy,
+        },
+    );
     assert_eq!(n.nodes[rr].speaker.loc_rib_len(), 1);
-    assert_eq!(n.nodes[rr].fib.keys().collect::<Vec<_>>(), vec![&net("198.51.100.1/32")]);
+    assert_eq!(
+        n.nodes[rr].fib.keys().collect::<Vec<_>>(),
+        vec![&net("198.51.100.1/32")]
+    );
     let st = &n.nodes[rr].speaker.peers()[0];
     assert_eq!((st.received, st.accepted), (3, 1));
     assert_eq!(st.rejected, vec![("not-owned".to_string(), 2)]);
     // New announcements go through the same policy.
-    n.raw_send(c, &raw_update(&raw_attrs(peer(1)), &[(Ipv4Addr::new(198, 51, 100, 4), 32)]));
+    n.raw_send(
+        c,
+        &raw_update(&raw_attrs(peer(1)), &[(Ipv4Addr::new(198, 51, 100, 4), 32)]),
+    );
     let st = &n.nodes[rr].speaker.peers()[0];
     assert_eq!((st.received, st.accepted), (4, 1));
     assert_eq!(st.rejected, vec![("not-owned".to_string(), 3)]);
     // The policy survives a reconnect of the same address.
-    n.raw_send(c, &bytes(&bgp::wire::Message::Notification(bgp::wire::Notification {
-        code: 6,
-        subcode: 2,
-        data: vec![],
-    })));
+    n.raw_send(
+        c,
+        &bytes(&bgp::wire::Message::Notification(bgp::wire::Notification {
+            code: 6,
+            subcode: 2,
+            data: vec![],
+        })),
+    );
     assert_eq!(n.nodes[rr].speaker.loc_rib_len(), 0);
     let c = n.raw_session(peer(1), rr);
     n.raw_send(c, &raw_update(&raw_attrs(peer(1)), &[owned, stolen[0]]));
@@ -123,13 +165,21 @@ fn template_import_policy_applies_without_an_override() {
     let mut n = Net::new();
     let rr = n.add("rr", RR, Some(RR));
     let mut range = client_range("leaves", "10.0.0.0/24", 8);
-    range.template.import =
-        Policy::allow_only([PrefixRange::range(net("198.51.100.0/24"), 32, 32)], "not-a-host-route");
+    range.template.import = Policy::allow_only(
+        [PrefixRange::range(net("198.51.100.0/24"), 32, 32)],
+        "not-a-host-route",
+    );
     n.input(rr, Input::AddRange(range));
     let c = n.raw_session(peer(1), rr);
     n.raw_send(
         c,
-        &raw_update(&raw_attrs(peer(1)), &[(Ipv4Addr::new(198, 51, 100, 9), 32), (Ipv4Addr::new(198, 51, 100, 0), 24)]),
+        &raw_update(
+            &raw_attrs(peer(1)),
+            &[
+                (Ipv4Addr::new(198, 51, 100, 9), 32),
+                (Ipv4Addr::new(198, 51, 100, 0), 24),
+            ],
+        ),
     );
     let st = &n.nodes[rr].speaker.peers()[0];
     assert_eq!((st.received, st.accepted), (2, 1));

@@ -20,10 +20,16 @@ const PREFIX: (Ipv4Addr, u8) = (Ipv4Addr::new(198, 51, 100, 0), 24);
 fn setup() -> (Net, usize, bgp::speaker::ConnId) {
     let mut n = Net::new();
     let rr = n.add("rr", RR, Some(RR));
-    n.input(rr, Input::AddRange(client_range("leaves", "10.0.0.0/24", 10)));
+    n.input(
+        rr,
+        Input::AddRange(client_range("leaves", "10.0.0.0/24", 10)),
+    );
     let c = n.raw_session(PEER, rr);
     n.raw_send(c, &raw_update(&raw_attrs(PEER), &[PREFIX]));
-    assert_eq!(n.nodes[rr].fib.get(&net("198.51.100.0/24")), Some(&vec![IpAddr::V4(PEER)]));
+    assert_eq!(
+        n.nodes[rr].fib.get(&net("198.51.100.0/24")),
+        Some(&vec![IpAddr::V4(PEER)])
+    );
     (n, rr, c)
 }
 
@@ -38,7 +44,13 @@ fn bad_origin_value_is_treated_as_withdraw_and_session_stays() {
     let st = &n.nodes[rr].speaker.peers()[0];
     assert_eq!(st.state, "Established");
     assert_eq!(st.received, 0);
-    assert!(st.last_error.as_deref().unwrap_or("").contains("treated as withdraw"), "{st:?}");
+    assert!(
+        st.last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("treated as withdraw"),
+        "{st:?}"
+    );
     assert!(!n.raw_closed.contains(&c));
     // A good UPDATE afterwards is accepted again.
     n.raw_send(c, &raw_update(&raw_attrs(PEER), &[PREFIX]));
@@ -50,7 +62,10 @@ fn malformed_atomic_aggregate_is_discarded_and_route_kept() {
     let (mut n, rr, c) = setup();
     let mut attrs = raw_attrs(PEER);
     attrs.extend_from_slice(&[0x40, 6, 1, 0]); // ATOMIC_AGGREGATE must be empty.
-    n.raw_send(c, &raw_update(&attrs, &[(Ipv4Addr::new(203, 0, 113, 0), 24)]));
+    n.raw_send(
+        c,
+        &raw_update(&attrs, &[(Ipv4Addr::new(203, 0, 113, 0), 24)]),
+    );
     assert_eq!(n.nodes[rr].speaker.loc_rib_len(), 2);
     let paths = n.nodes[rr].speaker.explain(net("203.0.113.0/24"));
     assert_eq!(paths.len(), 1);
@@ -66,7 +81,8 @@ fn broken_header_resets_the_session_with_notification() {
     n.raw_send(c, &bad);
     let got = n.raw_take(c, &RAW_CTX);
     assert!(
-        got.iter().any(|m| matches!(m, Message::Notification(x) if x.code == 1)),
+        got.iter()
+            .any(|m| matches!(m, Message::Notification(x) if x.code == 1)),
         "message header error sent: {got:?}"
     );
     assert!(n.raw_closed.contains(&c));

@@ -17,7 +17,9 @@ const RR: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const PEER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 50);
 
 fn hosts(count: u8) -> Vec<(Ipv4Addr, u8)> {
-    (1..=count).map(|i| (Ipv4Addr::new(198, 51, 100, i), 32)).collect()
+    (1..=count)
+        .map(|i| (Ipv4Addr::new(198, 51, 100, i), 32))
+        .collect()
 }
 
 fn setup(action: MaxPrefixAction) -> (Net, usize) {
@@ -38,8 +40,15 @@ fn shutdown_sends_cease_and_stays_idle_for_the_given_time() {
     let (mut n, rr) = setup(MaxPrefixAction::Shutdown(Duration::from_secs(60)));
     let c = n.raw_session(PEER, rr);
     n.raw_send(c, &raw_update(&raw_attrs(PEER), &hosts(10)));
-    assert_eq!(n.nodes[rr].speaker.loc_rib_len(), 10, "at the limit is fine");
-    n.raw_send(c, &raw_update(&raw_attrs(PEER), &[(Ipv4Addr::new(198, 51, 100, 11), 32)]));
+    assert_eq!(
+        n.nodes[rr].speaker.loc_rib_len(),
+        10,
+        "at the limit is fine"
+    );
+    n.raw_send(
+        c,
+        &raw_update(&raw_attrs(PEER), &[(Ipv4Addr::new(198, 51, 100, 11), 32)]),
+    );
     let got = n.raw_take(c, &RAW_CTX);
     let cease = got.iter().find_map(|m| match m {
         Message::Notification(x) => Some((x.code, x.subcode, x.data.clone())),
@@ -51,12 +60,20 @@ fn shutdown_sends_cease_and_stays_idle_for_the_given_time() {
     assert!(n.nodes[rr].fib.is_empty());
     let st = &n.nodes[rr].speaker.peers()[0];
     assert_eq!(st.state, "Idle");
-    assert!(st.last_error.as_deref().unwrap().contains("maximum prefixes"));
+    assert!(
+        st.last_error
+            .as_deref()
+            .unwrap()
+            .contains("maximum prefixes")
+    );
     // Within the idle time the peer is refused; afterwards it is accepted again.
     n.advance(Duration::from_secs(30));
     let early = n.raw_connect(IpAddr::V4(PEER), rr);
     assert!(n.raw_closed.contains(&early));
-    assert_eq!(n.nodes[rr].speaker.refusals(), vec![("peer-idle".to_string(), 1)]);
+    assert_eq!(
+        n.nodes[rr].speaker.refusals(),
+        vec![("peer-idle".to_string(), 1)]
+    );
     n.advance(Duration::from_secs(31));
     assert_eq!(n.nodes[rr].speaker.peers()[0].state, "Active");
     let c = n.raw_session(PEER, rr);
@@ -72,6 +89,11 @@ fn warn_keeps_the_session_and_the_routes() {
     assert_eq!(n.nodes[rr].speaker.loc_rib_len(), 12);
     let st = &n.nodes[rr].speaker.peers()[0];
     assert_eq!(st.state, "Established");
-    assert!(st.last_error.as_deref().unwrap().contains("maximum prefixes exceeded: 12 received, limit 10"));
+    assert!(
+        st.last_error
+            .as_deref()
+            .unwrap()
+            .contains("maximum prefixes exceeded: 12 received, limit 10")
+    );
     assert!(!n.raw_closed.contains(&c));
 }

@@ -19,18 +19,23 @@ const PEER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 50);
 fn rr() -> (Net, usize) {
     let mut n = Net::new();
     let rr = n.add("rr", RR, Some(RR));
-    n.input(rr, Input::AddRange(client_range("leaves", "10.0.0.0/24", 10)));
+    n.input(
+        rr,
+        Input::AddRange(client_range("leaves", "10.0.0.0/24", 10)),
+    );
     (n, rr)
 }
 
 #[test]
 fn bad_opens_get_the_right_notification() {
-    let cases: Vec<(Box<dyn Fn(&mut Open)>, (u8, u8))> = vec![
+    type Mutation = Box<dyn Fn(&mut Open)>;
+    let cases: Vec<(Mutation, (u8, u8))> = vec![
         (Box::new(|o| o.version = 3), (2, 1)),
         (
             Box::new(|o| {
                 o.my_as = 65001;
-                o.capabilities.retain(|c| !matches!(c, bgp::wire::Capability::FourOctetAs(_)));
+                o.capabilities
+                    .retain(|c| !matches!(c, bgp::wire::Capability::FourOctetAs(_)));
             }),
             (2, 2),
         ),
@@ -54,14 +59,23 @@ fn bad_opens_get_the_right_notification() {
             .collect();
         assert_eq!(notes, vec![expected]);
         assert!(n.raw_closed.contains(&c));
-        assert!(n.nodes[rr].speaker.peers().is_empty(), "dynamic peer removed");
+        assert!(
+            n.nodes[rr].speaker.peers().is_empty(),
+            "dynamic peer removed"
+        );
     }
 }
 
 #[test]
 fn route_refresh_resends_the_adj_rib_out() {
     let (mut n, rr) = rr();
-    n.input(rr, Input::Announce { prefix: net("203.0.113.0/24"), attrs: origin_attrs() });
+    n.input(
+        rr,
+        Input::Announce {
+            prefix: net("203.0.113.0/24"),
+            attrs: origin_attrs(),
+        },
+    );
     let (c, first) = n.raw_session_messages(PEER, rr);
     let updates = |ms: &[Message]| -> Vec<bgp::wire::Update> {
         ms.iter()
@@ -74,10 +88,20 @@ fn route_refresh_resends_the_adj_rib_out() {
     let initial = updates(&first);
     assert_eq!(initial.len(), 1);
     assert_eq!(initial[0].nlri, vec!["203.0.113.0/24".parse().unwrap()]);
-    assert_eq!(initial[0].attrs.next_hop, Some(RR), "next hop self for a local route");
+    assert_eq!(
+        initial[0].attrs.next_hop,
+        Some(RR),
+        "next hop self for a local route"
+    );
     // End-of-RIB follows the table.
     assert!(first.contains(&Message::Update(Default::default())));
-    n.raw_send(c, &bytes(&Message::RouteRefresh(RouteRefresh { afi: Afi::Ipv4, safi: Safi::Unicast })));
+    n.raw_send(
+        c,
+        &bytes(&Message::RouteRefresh(RouteRefresh {
+            afi: Afi::Ipv4,
+            safi: Safi::Unicast,
+        })),
+    );
     let again = updates(&n.raw_take(c, &RAW_CTX));
     assert_eq!(again, initial);
     assert_eq!(n.nodes[rr].speaker.peers()[0].advertised, 1);
@@ -90,10 +114,16 @@ fn shutdown_sends_cease_administrative_shutdown() {
     n.raw_take(c, &RAW_CTX);
     n.input(rr, Input::Shutdown);
     let got = n.raw_take(c, &RAW_CTX);
-    assert!(matches!(&got[..], [Message::Notification(x)] if (x.code, x.subcode) == (6, 2)), "{got:?}");
+    assert!(
+        matches!(&got[..], [Message::Notification(x)] if (x.code, x.subcode) == (6, 2)),
+        "{got:?}"
+    );
     assert!(n.raw_closed.contains(&c));
     // Nothing is admitted afterwards.
     let late = n.raw_connect(IpAddr::V4(PEER), rr);
     assert!(n.raw_closed.contains(&late));
-    assert_eq!(n.nodes[rr].speaker.refusals(), vec![("shutting-down".to_string(), 1)]);
+    assert_eq!(
+        n.nodes[rr].speaker.refusals(),
+        vec![("shutting-down".to_string(), 1)]
+    );
 }

@@ -27,12 +27,21 @@ fn leaf_prefix(i: u8) -> ipnet::IpNet {
 fn three_clients() -> (Net, usize, Vec<usize>) {
     let mut n = Net::new();
     let rr = n.add("rr", RR, Some(RR));
-    n.input(rr, Input::AddRange(client_range("leaves", "10.0.0.0/24", 10)));
+    n.input(
+        rr,
+        Input::AddRange(client_range("leaves", "10.0.0.0/24", 10)),
+    );
     let mut leaves = Vec::new();
     for i in 1..=3u8 {
         let l = n.add(&format!("leaf{i}"), leaf_addr(i), None);
         n.input(l, Input::AddPeer(ibgp(IpAddr::V4(RR))));
-        n.input(l, Input::Announce { prefix: leaf_prefix(i), attrs: origin_attrs() });
+        n.input(
+            l,
+            Input::Announce {
+                prefix: leaf_prefix(i),
+                attrs: origin_attrs(),
+            },
+        );
         leaves.push(l);
     }
     n.advance(Duration::from_secs(5));
@@ -83,7 +92,9 @@ fn withdrawal_and_session_loss_propagate() {
     // leaf2 goes away: its route disappears everywhere and the dynamic peer is removed.
     n.cut(leaves[1], rr);
     assert!(!n.nodes[leaves[2]].fib.contains_key(&leaf_prefix(2)));
-    assert!(n.nodes[rr].events.contains(&Event::PeerRemoved { peer: IpAddr::V4(leaf_addr(2)) }));
+    assert!(n.nodes[rr].events.contains(&Event::PeerRemoved {
+        peer: IpAddr::V4(leaf_addr(2))
+    }));
     assert_eq!(n.nodes[rr].speaker.peers().len(), 2);
     assert_eq!(n.nodes[rr].speaker.loc_rib_len(), 1);
     // It comes back (after its idle-hold time) and is re-admitted with its route.
@@ -100,11 +111,21 @@ fn non_client_routes_reach_clients_only() {
     let clients = [true, true, false, false];
     let mut nodes = Vec::new();
     for (i, (a, client)) in addrs.iter().zip(clients).enumerate() {
-        let peer = PeerConfig { rr_client: client, passive: true, ..ibgp(IpAddr::V4(*a)) };
+        let peer = PeerConfig {
+            rr_client: client,
+            passive: true,
+            ..ibgp(IpAddr::V4(*a))
+        };
         n.input(rr, Input::AddPeer(peer));
         let l = n.add(&format!("n{i}"), *a, None);
         n.input(l, Input::AddPeer(ibgp(IpAddr::V4(RR))));
-        n.input(l, Input::Announce { prefix: leaf_prefix(i as u8 + 1), attrs: origin_attrs() });
+        n.input(
+            l,
+            Input::Announce {
+                prefix: leaf_prefix(i as u8 + 1),
+                attrs: origin_attrs(),
+            },
+        );
         nodes.push(l);
     }
     n.advance(Duration::from_secs(5));

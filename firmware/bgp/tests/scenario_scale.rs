@@ -28,7 +28,10 @@ fn host(i: u32) -> Ipv4Net {
 fn hundred_thousand_prefixes_ingested_and_reflected() {
     let mut n = Net::new();
     let rr = n.add("rr", RR, Some(RR));
-    n.input(rr, Input::AddRange(client_range("leaves", "10.0.0.0/24", 8)));
+    n.input(
+        rr,
+        Input::AddRange(client_range("leaves", "10.0.0.0/24", 8)),
+    );
     let leaves: Vec<usize> = (1..=2u8)
         .map(|i| {
             let addr = Ipv4Addr::new(10, 0, 0, 10 + i);
@@ -57,16 +60,34 @@ fn hundred_thousand_prefixes_ingested_and_reflected() {
         n.raw_send(feeder, chunk);
     }
     let rr_status = n.nodes[rr].speaker.peers();
-    let fst = rr_status.iter().find(|p| p.address == IpAddr::V4(FEEDER)).unwrap();
-    assert_eq!((fst.received, fst.accepted), (u64::from(COUNT), u64::from(COUNT)));
+    let fst = rr_status
+        .iter()
+        .find(|p| p.address == IpAddr::V4(FEEDER))
+        .unwrap();
+    assert_eq!(
+        (fst.received, fst.accepted),
+        (u64::from(COUNT), u64::from(COUNT))
+    );
     assert_eq!(n.nodes[rr].speaker.loc_rib_len(), COUNT as usize);
     assert_eq!(n.nodes[rr].fib.len(), COUNT as usize);
     // Interned: a handful of attribute sets, not one per prefix.
-    assert!(n.nodes[rr].speaker.attribute_sets() < 16, "{}", n.nodes[rr].speaker.attribute_sets());
+    assert!(
+        n.nodes[rr].speaker.attribute_sets() < 16,
+        "{}",
+        n.nodes[rr].speaker.attribute_sets()
+    );
     for &l in &leaves {
         assert_eq!(n.nodes[l].fib.len(), COUNT as usize);
-        assert_eq!(n.nodes[l].fib.get(&host(7).into()), Some(&vec![IpAddr::V4(FEEDER)]));
-        let st = n.nodes[rr].speaker.peers().into_iter().find(|p| p.address == n.nodes[l].addr).unwrap();
+        assert_eq!(
+            n.nodes[l].fib.get(&host(7).into()),
+            Some(&vec![IpAddr::V4(FEEDER)])
+        );
+        let st = n.nodes[rr]
+            .speaker
+            .peers()
+            .into_iter()
+            .find(|p| p.address == n.nodes[l].addr)
+            .unwrap();
         assert_eq!(st.advertised, u64::from(COUNT));
         // Packed: about 100k / 1000 /32s per UPDATE, certainly not one per prefix.
         let updates = n.updates_sent(rr, n.nodes[l].addr);
@@ -76,7 +97,10 @@ fn hundred_thousand_prefixes_ingested_and_reflected() {
             if let (true, Message::Update(u)) = (*to == n.nodes[l].addr, m)
                 && !u.nlri.is_empty()
             {
-                assert_eq!((u.attrs.originator_id, &u.attrs.cluster_list[..]), (Some(FEEDER), &[RR][..]));
+                assert_eq!(
+                    (u.attrs.originator_id, &u.attrs.cluster_list[..]),
+                    (Some(FEEDER), &[RR][..])
+                );
             }
         }
     }
@@ -93,7 +117,11 @@ fn hundred_thousand_prefixes_ingested_and_reflected() {
     // The feeder goes away: everything is withdrawn everywhere.
     n.raw_send(
         feeder,
-        &bytes(&Message::Notification(wire::Notification { code: 6, subcode: 2, data: vec![] })),
+        &bytes(&Message::Notification(wire::Notification {
+            code: 6,
+            subcode: 2,
+            data: vec![],
+        })),
     );
     assert_eq!(n.nodes[rr].speaker.loc_rib_len(), 0);
     for &l in &leaves {

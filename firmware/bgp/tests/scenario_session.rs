@@ -37,7 +37,8 @@ fn collision_keeps_the_connection_opened_by_the_higher_router_id() {
     assert_eq!(n.connections(), vec![(ip(B), ip(A))]);
     let cease_collision = (6, 7);
     assert!(
-        n.notifications_sent(a).contains(&cease_collision) || n.notifications_sent(b).contains(&cease_collision)
+        n.notifications_sent(a).contains(&cease_collision)
+            || n.notifications_sent(b).contains(&cease_collision)
     );
     // And it stays up.
     n.advance(Duration::from_secs(300));
@@ -49,9 +50,28 @@ fn pair(hold_time: u16) -> (Net, usize, usize) {
     let mut n = Net::new();
     let a = n.add("a", A, None);
     let b = n.add("b", B, None);
-    n.input(b, Input::AddPeer(PeerConfig { passive: true, hold_time, ..ibgp(ip(A)) }));
-    n.input(a, Input::AddPeer(PeerConfig { hold_time, ..ibgp(ip(B)) }));
-    n.input(b, Input::Announce { prefix: net("203.0.113.0/24"), attrs: origin_attrs() });
+    n.input(
+        b,
+        Input::AddPeer(PeerConfig {
+            passive: true,
+            hold_time,
+            ..ibgp(ip(A))
+        }),
+    );
+    n.input(
+        a,
+        Input::AddPeer(PeerConfig {
+            hold_time,
+            ..ibgp(ip(B))
+        }),
+    );
+    n.input(
+        b,
+        Input::Announce {
+            prefix: net("203.0.113.0/24"),
+            attrs: origin_attrs(),
+        },
+    );
     n.advance(Duration::from_secs(1));
     assert_eq!(n.state(a, ip(B)).as_deref(), Some("Established"));
     (n, a, b)
@@ -64,7 +84,11 @@ fn keepalives_hold_a_quiet_session_up() {
     assert_eq!(n.state(a, ip(B)).as_deref(), Some("Established"));
     assert!(n.notifications_sent(a).is_empty() && n.notifications_sent(b).is_empty());
     // Keepalive every hold/3 = 10 s: about 60 in 600 s from each side.
-    let keepalives = n.nodes[a].sent.iter().filter(|(_, m)| matches!(m, bgp::wire::Message::Keepalive)).count();
+    let keepalives = n.nodes[a]
+        .sent
+        .iter()
+        .filter(|(_, m)| matches!(m, bgp::wire::Message::Keepalive))
+        .count();
     assert!((55..=65).contains(&keepalives), "{keepalives} keepalives");
 }
 
@@ -77,15 +101,24 @@ fn hold_timer_expiry_sends_notification_and_withdraws() {
     n.advance(Duration::from_secs(7));
     assert_eq!(n.state(a, ip(B)).as_deref(), Some("Established"));
     n.advance(Duration::from_secs(3));
-    assert!(n.notifications_sent(a).contains(&(4, 0)), "hold timer expired sent");
+    assert!(
+        n.notifications_sent(a).contains(&(4, 0)),
+        "hold timer expired sent"
+    );
     assert_ne!(n.state(a, ip(B)).as_deref(), Some("Established"));
-    assert!(n.nodes[a].fib.is_empty(), "routes of the dead session withdrawn");
+    assert!(
+        n.nodes[a].fib.is_empty(),
+        "routes of the dead session withdrawn"
+    );
     let status = n.nodes[a].speaker.peers();
     assert_eq!(status[0].last_error.as_deref(), Some("hold timer expired"));
     // The path heals: the session and the route come back.
     n.blackhole(ip(A), ip(B), false);
     n.cut(a, 1);
-    assert!(n.time_to_established(a, ip(B), Duration::from_secs(60)).is_some());
+    assert!(
+        n.time_to_established(a, ip(B), Duration::from_secs(60))
+            .is_some()
+    );
     assert!(n.nodes[a].fib.contains_key(&net("203.0.113.0/24")));
 }
 
@@ -107,12 +140,17 @@ fn flapping_peer_backs_off_doubling_then_resets_after_stable_period() {
     let mut waits = Vec::new();
     for _ in 0..5 {
         n.cut(a, b);
-        let t = n.time_to_established(a, ip(B), Duration::from_secs(60)).expect("re-established");
+        let t = n
+            .time_to_established(a, ip(B), Duration::from_secs(60))
+            .expect("re-established");
         waits.push(t.as_secs());
     }
     assert_eq!(waits, vec![2, 4, 8, 16, 16]);
     // Stable for a minute: the next flap waits the base time again.
     n.advance(Duration::from_secs(61));
     n.cut(a, b);
-    assert_eq!(n.time_to_established(a, ip(B), Duration::from_secs(60)), Some(Duration::from_secs(2)));
+    assert_eq!(
+        n.time_to_established(a, ip(B), Duration::from_secs(60)),
+        Some(Duration::from_secs(2))
+    );
 }

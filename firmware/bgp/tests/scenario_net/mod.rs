@@ -19,12 +19,12 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use bgp::Speaker;
 use bgp::policy::Policy;
 use bgp::speaker::{
     ConnId, DynamicRange, Event, FibChange, Input, Output, PeerConfig, PeerKind, SpeakerConfig,
 };
 use bgp::wire::{self, Message, ParseCtx, PathAttributes};
-use bgp::Speaker;
 use ipnet::IpNet;
 
 /// One simulated router.
@@ -64,10 +64,23 @@ enum Delivery {
 }
 
 enum OwnedInput {
-    Connected { peer: IpAddr, conn: ConnId, local: SocketAddr },
-    Accepted { conn: ConnId, remote: SocketAddr, local: SocketAddr },
-    Received { conn: ConnId, data: Vec<u8> },
-    Closed { conn: ConnId },
+    Connected {
+        peer: IpAddr,
+        conn: ConnId,
+        local: SocketAddr,
+    },
+    Accepted {
+        conn: ConnId,
+        remote: SocketAddr,
+        local: SocketAddr,
+    },
+    Received {
+        conn: ConnId,
+        data: Vec<u8>,
+    },
+    Closed {
+        conn: ConnId,
+    },
 }
 
 /// The network.
@@ -85,7 +98,10 @@ pub struct Net {
 }
 
 /// Session parsing context used to decode captured messages (4-octet AS, iBGP).
-pub const CAPTURE_CTX: ParseCtx = ParseCtx { four_octet_as: true, internal: true };
+pub const CAPTURE_CTX: ParseCtx = ParseCtx {
+    four_octet_as: true,
+    internal: true,
+};
 
 pub const AS: u32 = 65000;
 
@@ -132,14 +148,21 @@ pub fn client_range(name: &str, prefix: &str, max_peers: usize) -> DynamicRange 
     DynamicRange {
         name: name.to_string(),
         prefix: net(prefix),
-        template: PeerConfig { rr_client: true, passive: true, ..ibgp(v4(0, 0, 0, 0)) },
+        template: PeerConfig {
+            rr_client: true,
+            passive: true,
+            ..ibgp(v4(0, 0, 0, 0))
+        },
         max_peers,
     }
 }
 
 /// Attributes of a locally originated route.
 pub fn origin_attrs() -> PathAttributes {
-    PathAttributes { origin: Some(wire::Origin::Igp), ..Default::default() }
+    PathAttributes {
+        origin: Some(wire::Origin::Igp),
+        ..Default::default()
+    }
 }
 
 fn split_messages(bytes: &[u8]) -> Vec<Message> {
@@ -189,7 +212,10 @@ impl Net {
     }
 
     pub fn node(&self, name: &str) -> usize {
-        self.nodes.iter().position(|n| n.name == name).expect("node exists")
+        self.nodes
+            .iter()
+            .position(|n| n.name == name)
+            .expect("node exists")
     }
 
     /// Feed one input to a node and let the network settle.
@@ -213,8 +239,24 @@ impl Net {
     pub fn raw_connect(&mut self, from: IpAddr, node: usize) -> ConnId {
         let (raw, at_node) = (self.fresh_conn(), self.fresh_conn());
         let node_addr = self.nodes[node].addr;
-        self.ends.insert(raw, End { side: Side::Raw, addr: from, peer: at_node, initiator: true });
-        self.ends.insert(at_node, End { side: Side::Node(node), addr: node_addr, peer: raw, initiator: false });
+        self.ends.insert(
+            raw,
+            End {
+                side: Side::Raw,
+                addr: from,
+                peer: at_node,
+                initiator: true,
+            },
+        );
+        self.ends.insert(
+            at_node,
+            End {
+                side: Side::Node(node),
+                addr: node_addr,
+                peer: raw,
+                initiator: false,
+            },
+        );
         self.queue.push_back(Delivery::Input(
             node,
             OwnedInput::Accepted {
@@ -232,7 +274,13 @@ impl Net {
     pub fn raw_send(&mut self, raw: ConnId, bytes: &[u8]) {
         let end = self.ends[&raw];
         if let Side::Node(n) = self.ends[&end.peer].side {
-            self.queue.push_back(Delivery::Input(n, OwnedInput::Received { conn: end.peer, data: bytes.to_vec() }));
+            self.queue.push_back(Delivery::Input(
+                n,
+                OwnedInput::Received {
+                    conn: end.peer,
+                    data: bytes.to_vec(),
+                },
+            ));
         }
         self.settle();
     }
@@ -266,15 +314,19 @@ impl Net {
         let mut ids: Vec<ConnId> = self
             .ends
             .iter()
-            .filter(|(_, e)| e.side == Side::Node(a) && self.ends.get(&e.peer).is_some_and(|p| p.addr == ba))
+            .filter(|(_, e)| {
+                e.side == Side::Node(a) && self.ends.get(&e.peer).is_some_and(|p| p.addr == ba)
+            })
             .map(|(id, _)| *id)
             .collect();
         ids.sort();
         let _ = aa;
         for id in ids {
             let peer = self.ends[&id].peer;
-            self.queue.push_back(Delivery::Input(a, OwnedInput::Closed { conn: id }));
-            self.queue.push_back(Delivery::Input(b, OwnedInput::Closed { conn: peer }));
+            self.queue
+                .push_back(Delivery::Input(a, OwnedInput::Closed { conn: id }));
+            self.queue
+                .push_back(Delivery::Input(b, OwnedInput::Closed { conn: peer }));
             self.ends.remove(&id);
             self.ends.remove(&peer);
         }
@@ -304,17 +356,38 @@ impl Net {
     fn route_output(&mut self, i: usize, out: Output) {
         match out {
             Output::Connect { peer, remote, .. } => {
-                let target = self.nodes.iter().position(|n| n.addr == remote.ip() && n.listening);
+                let target = self
+                    .nodes
+                    .iter()
+                    .position(|n| n.addr == remote.ip() && n.listening);
                 let from = self.nodes[i].addr;
                 let Some(t) = target else {
                     let now = self.now;
-                    self.nodes[i].speaker.handle_input(now, Input::ConnectFailed { peer });
+                    self.nodes[i]
+                        .speaker
+                        .handle_input(now, Input::ConnectFailed { peer });
                     return;
                 };
                 let (a, b) = (self.fresh_conn(), self.fresh_conn());
                 let to = self.nodes[t].addr;
-                self.ends.insert(a, End { side: Side::Node(i), addr: from, peer: b, initiator: true });
-                self.ends.insert(b, End { side: Side::Node(t), addr: to, peer: a, initiator: false });
+                self.ends.insert(
+                    a,
+                    End {
+                        side: Side::Node(i),
+                        addr: from,
+                        peer: b,
+                        initiator: true,
+                    },
+                );
+                self.ends.insert(
+                    b,
+                    End {
+                        side: Side::Node(t),
+                        addr: to,
+                        peer: a,
+                        initiator: false,
+                    },
+                );
                 let (pa, pb) = (self.port(a), 179);
                 self.queue.push_back(Delivery::Input(
                     t,
@@ -326,12 +399,20 @@ impl Net {
                 ));
                 self.queue.push_back(Delivery::Input(
                     i,
-                    OwnedInput::Connected { peer, conn: a, local: SocketAddr::new(from, pa) },
+                    OwnedInput::Connected {
+                        peer,
+                        conn: a,
+                        local: SocketAddr::new(from, pa),
+                    },
                 ));
             }
             Output::Transmit { conn, bytes } => {
-                let Some(end) = self.ends.get(&conn).copied() else { return };
-                let Some(other) = self.ends.get(&end.peer).copied() else { return };
+                let Some(end) = self.ends.get(&conn).copied() else {
+                    return;
+                };
+                let Some(other) = self.ends.get(&end.peer).copied() else {
+                    return;
+                };
                 if self.blackholed.contains(&(end.addr, other.addr)) {
                     return;
                 }
@@ -342,19 +423,29 @@ impl Net {
                     }
                 }
                 match other.side {
-                    Side::Node(n) => self
-                        .queue
-                        .push_back(Delivery::Input(n, OwnedInput::Received { conn: end.peer, data: bytes })),
-                    Side::Raw => self.raw_inbox.entry(end.peer).or_default().extend_from_slice(&bytes),
+                    Side::Node(n) => self.queue.push_back(Delivery::Input(
+                        n,
+                        OwnedInput::Received {
+                            conn: end.peer,
+                            data: bytes,
+                        },
+                    )),
+                    Side::Raw => self
+                        .raw_inbox
+                        .entry(end.peer)
+                        .or_default()
+                        .extend_from_slice(&bytes),
                 }
             }
             Output::Close { conn } => {
-                let Some(end) = self.ends.remove(&conn) else { return };
+                let Some(end) = self.ends.remove(&conn) else {
+                    return;
+                };
                 if let Some(other) = self.ends.remove(&end.peer) {
                     match other.side {
-                        Side::Node(n) => {
-                            self.queue.push_back(Delivery::Input(n, OwnedInput::Closed { conn: end.peer }))
-                        }
+                        Side::Node(n) => self
+                            .queue
+                            .push_back(Delivery::Input(n, OwnedInput::Closed { conn: end.peer })),
                         Side::Raw => {
                             self.raw_closed.insert(end.peer);
                         }
@@ -365,7 +456,10 @@ impl Net {
                 self.nodes[i].fib.insert(prefix, next_hops);
             }
             Output::Fib(FibChange::Withdraw { prefix }) => {
-                assert!(self.nodes[i].fib.remove(&prefix).is_some(), "withdraw of an absent route {prefix}");
+                assert!(
+                    self.nodes[i].fib.remove(&prefix).is_some(),
+                    "withdraw of an absent route {prefix}"
+                );
             }
             Output::Event(e) => self.nodes[i].events.push(e),
         }
@@ -381,12 +475,25 @@ impl Net {
                     speaker.handle_input(now, Input::Connected { peer, conn, local })
                 }
             }
-            OwnedInput::Accepted { conn, remote, local } => {
+            OwnedInput::Accepted {
+                conn,
+                remote,
+                local,
+            } => {
                 if self.ends.contains_key(&conn) {
-                    speaker.handle_input(now, Input::Accepted { conn, remote, local })
+                    speaker.handle_input(
+                        now,
+                        Input::Accepted {
+                            conn,
+                            remote,
+                            local,
+                        },
+                    )
                 }
             }
-            OwnedInput::Received { conn, data } => speaker.handle_input(now, Input::Received { conn, data: &data }),
+            OwnedInput::Received { conn, data } => {
+                speaker.handle_input(now, Input::Received { conn, data: &data })
+            }
             OwnedInput::Closed { conn } => speaker.handle_input(now, Input::Closed { conn }),
         }
     }
@@ -396,7 +503,11 @@ impl Net {
         let target = self.now + by;
         loop {
             self.settle();
-            let next = self.nodes.iter().filter_map(|n| n.speaker.poll_timeout()).min();
+            let next = self
+                .nodes
+                .iter()
+                .filter_map(|n| n.speaker.poll_timeout())
+                .min();
             match next {
                 Some(t) if t <= target => {
                     self.now = self.now.max(t);
@@ -434,7 +545,12 @@ impl Net {
 
     /// Step the clock one second at a time until `node` sees `peer` Established;
     /// returns the time taken, or `None` after `max`.
-    pub fn time_to_established(&mut self, node: usize, peer: IpAddr, max: Duration) -> Option<Duration> {
+    pub fn time_to_established(
+        &mut self,
+        node: usize,
+        peer: IpAddr,
+        max: Duration,
+    ) -> Option<Duration> {
         let start = self.now;
         while self.now - start <= max {
             if self.state(node, peer).as_deref() == Some("Established") {
@@ -451,7 +567,12 @@ impl Net {
             .events
             .iter()
             .filter_map(|e| match e {
-                Event::Notification { sent: true, code, subcode, .. } => Some((*code, *subcode)),
+                Event::Notification {
+                    sent: true,
+                    code,
+                    subcode,
+                    ..
+                } => Some((*code, *subcode)),
                 _ => None,
             })
             .collect()
@@ -459,12 +580,19 @@ impl Net {
 
     /// State name of `peer` as seen by `node`.
     pub fn state(&self, node: usize, peer: IpAddr) -> Option<String> {
-        self.nodes[node].speaker.peers().into_iter().find(|p| p.address == peer).map(|p| p.state)
+        self.nodes[node]
+            .speaker
+            .peers()
+            .into_iter()
+            .find(|p| p.address == peer)
+            .map(|p| p.state)
     }
 
     /// UPDATEs received by `node` from `from` that announce `prefix` (IPv4).
     pub fn updates_for(&self, node: usize, from: IpAddr, prefix: IpNet) -> Vec<PathAttributes> {
-        let IpNet::V4(p4) = prefix else { return Vec::new() };
+        let IpNet::V4(p4) = prefix else {
+            return Vec::new();
+        };
         self.nodes[node]
             .inbox
             .iter()
@@ -478,6 +606,10 @@ impl Net {
 
     /// Number of UPDATE messages `node` sent to `to`.
     pub fn updates_sent(&self, node: usize, to: IpAddr) -> usize {
-        self.nodes[node].sent.iter().filter(|(t, m)| *t == to && matches!(m, Message::Update(_))).count()
+        self.nodes[node]
+            .sent
+            .iter()
+            .filter(|(t, m)| *t == to && matches!(m, Message::Update(_)))
+            .count()
     }
 }

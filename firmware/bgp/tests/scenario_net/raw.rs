@@ -9,7 +9,10 @@ use bgp::wire::{Afi, Capability, Message, Open, ParseCtx, Safi};
 use super::Net;
 
 /// Context of a raw session: 4-octet AS, iBGP.
-pub const RAW_CTX: ParseCtx = ParseCtx { four_octet_as: true, internal: true };
+pub const RAW_CTX: ParseCtx = ParseCtx {
+    four_octet_as: true,
+    internal: true,
+};
 
 /// An OPEN as a well-behaved iBGP peer with id `id` would send it.
 pub fn raw_open(id: Ipv4Addr, asn: u32, hold_time: u16) -> Open {
@@ -71,8 +74,14 @@ impl Net {
         hello.extend(bytes(&Message::Keepalive));
         self.raw_send(c, &hello);
         let got = self.raw_take(c, &RAW_CTX);
-        assert!(matches!(got.first(), Some(Message::Open(_))), "speaker sent OPEN first: {got:?}");
-        assert!(got.contains(&Message::Keepalive), "speaker confirmed the OPEN");
+        assert!(
+            matches!(got.first(), Some(Message::Open(_))),
+            "speaker sent OPEN first: {got:?}"
+        );
+        assert!(
+            got.contains(&Message::Keepalive),
+            "speaker confirmed the OPEN"
+        );
         (c, got)
     }
 }
