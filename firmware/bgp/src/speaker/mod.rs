@@ -10,13 +10,15 @@
 //! bytes in arbitrary chunks (the speaker frames them), and closes when asked.
 //!
 //! Inside, the work is split by concern: `peer` (per-peer state and status), `fsm`
-//! (peer-level Idle/Connect/Active, connections, collision detection, backoff),
+//! (peer-level Idle/Connect/Active, timers, backoff), `conns` (connections, collision
+//! detection, session up/down),
 //! `admission` (dynamic peers and refusals), `receive` (framing, messages, UPDATE
 //! import, max-prefix), `export` (Adj-RIB-Out, reflection, UPDATE packing).
 //! Every `handle_*` call ends with a flush: Loc-RIB changes become FIB outputs and
 //! UPDATEs to every Established peer.
 
 mod admission;
+mod conns;
 mod export;
 mod fsm;
 mod peer;
@@ -307,7 +309,7 @@ pub struct Speaker {
     /// Peer slots; slot `i` is route source `i + 1`.
     peers: Vec<Option<peer::Peer>>,
     by_addr: HashMap<IpAddr, usize>,
-    conns: HashMap<ConnId, fsm::Conn>,
+    conns: HashMap<ConnId, conns::Conn>,
     ranges: Vec<admission::Range>,
     dynamic_policies: HashMap<IpAddr, Policy>,
     refusals: BTreeMap<String, u64>,

@@ -19,7 +19,7 @@ use crate::rib::adj_in::{InRoute, Verdict};
 use crate::rib::intern::Interner;
 use crate::rib::{Attrs, SourceId};
 use crate::session::codes;
-use crate::speaker::fsm::CloseKind;
+use crate::speaker::conns::CloseKind;
 use crate::speaker::peer::Peer;
 use crate::speaker::{ConnId, Event, MaxPrefixAction, Speaker, SpeakerConfig};
 use crate::wire::{self, Message, MpReach, Notification, Update};

@@ -1,0 +1,296 @@
+//! Connections of peers: starting the connection FSM, encoding and queueing messages,
+//! acting on what the FSM asks for, connection collision detection (RFC 4271 §6.8),
+//! session up and down, and what a peer does when a connection ends.
+//!
+//! Invariants: a peer has at most one Established connection; a connection that ends
+//! is removed from `conns` and from its peer before anything else happens; a session
+//! that goes down withdraws every route it brought before the next flush.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use crate::rib::{SourceId, SourceInfo};
+use crate::session::State;
+use crate::session::codes;
+use crate::session::connection::{Action, Connection, Direction};
+use crate::speaker::{ConnId, Event, Output, Speaker};
+use crate::wire::{Message, Notification, ParseCtx};
+
+/// One TCP connection.
+#[derive(Debug)]
+pub(super) struct Conn {
+    pub(super) peer: usize,
+    pub(super) fsm: Connection,
+    /// Bytes received and not yet framed.
+    pub(super) rx: Vec<u8>,
+    pub(super) local: SocketAddr,
+}
+
+/// Why a connection ended: decides what the peer does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum CloseKind {
+    /// Error or remote close: idle-hold backoff.
+    Error,
+    /// Shutdown or deconfiguration: stay idle.
+    Admin,
+    /// Lost a collision: the other connection carries on.
+    Collision,
+    /// Max-prefix shutdown: idle for this long.
+    MaxPrefix(Duration),
+}
+
+/// A Cease NOTIFICATION with this subcode.
+pub(super) fn cease(subcode: u8) -> Notification {
+    Notification {
+        code: codes::CEASE,
+        subcode,
+        data: Vec::new(),
+    }
+}
+
+impl Speaker {
+    /// TCP is up: start the connection FSM and send our OPEN.
+    pub(super) fn open_conn(
+        &mut self,
+        now: Instant,
+        idx: usize,
+        id: ConnId,
+        local: SocketAddr,
+        dir: Direction,
+    ) {
+        let (local_as, router_id) = (self.config.local_as, self.config.router_id);
+        let p = self.peer_mut(idx);
+        let side = p.local_side(local_as, router_id);
+        p.conns.push(id);
+        p.connect_retry_at = None;
+        let (fsm, open) = Connection::start(now, dir, side);
+        self.conns.insert(
+            id,
+            Conn {
+                peer: idx,
+                fsm,
+                rx: Vec::new(),
+                local,
+            },
+        );
+        self.send(id, &open);
+        self.refresh_state(idx);
+    }
+
+    /// The daemon reports a closed connection.
+    pub(super) fn closed(&mut self, now: Instant, id: ConnId) {
+        let Some(conn) = self.conns.remove(&id) else {
+            return;
+        };
+        self.peer_mut(conn.peer).last_error = Some("connection closed by peer".to_string());
+        self.conn_gone(now, conn.peer, id, CloseKind::Error);
+    }
+
+    /// Encode and queue a message on a connection.
+    pub(super) fn send(&mut self, id: ConnId, msg: &Message) {
+        let ctx = self.conn_ctx(id);
+        let mut bytes = Vec::new();
+        msg.emit(&ctx, &mut bytes);
+        self.transmit(id, bytes);
+    }
+
+    pub(super) fn conn_ctx(&self, id: ConnId) -> ParseCtx {
+        self.conns
+            .get(&id)
+            .and_then(|c| c.fsm.negotiated())
+            .map(|n| n.parse_ctx())
+            .unwrap_or(ParseCtx {
+                four_octet_as: false,
+                internal: false,
+            })
+    }
+
+    /// Queue bytes, appending to the previous transmit of the same connection while small.
+    pub(super) fn transmit(&mut self, conn: ConnId, bytes: Vec<u8>) {
+        if let Some(Output::Transmit {
+            conn: last,
+            bytes: queued,
+        }) = self.out.back_mut()
+            && *last == conn
+            && queued.len() < 64 * 1024
+        {
+            queued.extend_from_slice(&bytes);
+            return;
+        }
+        self.out.push_back(Output::Transmit { conn, bytes });
+    }
+
+    pub(super) fn event(&mut self, e: Event) {
+        self.out.push_back(Output::Event(e));
+    }
+
+    /// Act on what a connection FSM asked for.
+    pub(super) fn apply(&mut self, now: Instant, id: ConnId, actions: Vec<Action>) {
+        for action in actions {
+            let Some(conn) = self.conns.get(&id) else {
+                return;
+            };
+            let idx = conn.peer;
+            match action {
+                Action::Send(m) => self.send(id, &m),
+                Action::OpenReceived(n) => {
+                    self.peer_mut(idx).remote_as = Some(n.remote_as);
+                    self.refresh_state(idx);
+                    self.resolve_collision(now, id, n.remote_id);
+                }
+                Action::Established => self.session_up(now, id),
+                Action::Update(u) => self.process_update(now, idx, *u),
+                Action::RouteRefresh(r) => self.route_refresh(idx, r),
+                Action::Close { notify, reason } => {
+                    self.close_conn(now, id, notify, reason, CloseKind::Error)
+                }
+            }
+        }
+    }
+
+    /// §6.8: an OPEN arrived on `id`; if another connection of the peer is in
+    /// OpenConfirm, keep the one opened by the side with the higher BGP identifier; if
+    /// another is Established, close `id`.
+    fn resolve_collision(&mut self, now: Instant, id: ConnId, remote_id: Ipv4Addr) {
+        let idx = self.conns[&id].peer;
+        let others: Vec<ConnId> = self
+            .peer(idx)
+            .conns
+            .iter()
+            .copied()
+            .filter(|c| *c != id)
+            .collect();
+        for other in others {
+            let Some(o) = self.conns.get(&other) else {
+                continue;
+            };
+            let loser = match o.fsm.state() {
+                State::Established => id,
+                State::OpenConfirm => {
+                    let local_wins = u32::from(self.config.router_id) > u32::from(remote_id);
+                    // The winner's side keeps the connection it opened.
+                    let keep = if local_wins {
+                        Direction::Outbound
+                    } else {
+                        Direction::Inbound
+                    };
+                    if self.conns[&id].fsm.direction() == keep {
+                        other
+                    } else {
+                        id
+                    }
+                }
+                _ => continue,
+            };
+            let reason = "connection collision resolution".to_string();
+            self.close_conn(
+                now,
+                loser,
+                Some(cease(codes::CEASE_COLLISION)),
+                reason,
+                CloseKind::Collision,
+            );
+            if loser == id {
+                return;
+            }
+        }
+    }
+
+    /// A connection reached Established: the peer's routes may flow.
+    fn session_up(&mut self, now: Instant, id: ConnId) {
+        let conn = &self.conns[&id];
+        let (idx, local) = (conn.peer, conn.local);
+        let Some(n) = conn.fsm.negotiated().copied() else {
+            return;
+        };
+        let p = self.peer_mut(idx);
+        p.established = Some(id);
+        p.negotiated = Some(n);
+        p.local_addr = Some(local.ip());
+        p.established_at = Some(now);
+        p.backoff.established(now);
+        p.connect_retry_at = None;
+        p.idle_until = None;
+        p.send_eor = true;
+        let info = SourceInfo {
+            role: p.role(),
+            router_id: n.remote_id,
+            address: Some(p.config.remote),
+        };
+        self.loc.set_source(SourceId(idx as u32 + 1), info);
+        self.refresh_state(idx);
+        self.export_full(idx);
+    }
+
+    /// End a connection we decided to close.
+    pub(super) fn close_conn(
+        &mut self,
+        now: Instant,
+        id: ConnId,
+        notify: Option<Notification>,
+        reason: String,
+        kind: CloseKind,
+    ) {
+        let Some(idx) = self.conns.get(&id).map(|c| c.peer) else {
+            return;
+        };
+        if let Some(n) = notify {
+            self.send(id, &Message::Notification(n.clone()));
+            let peer = self.peer(idx).config.remote;
+            self.event(Event::Notification {
+                peer,
+                sent: true,
+                code: n.code,
+                subcode: n.subcode,
+            });
+        }
+        self.out.push_back(Output::Close { conn: id });
+        self.conns.remove(&id);
+        if kind != CloseKind::Collision {
+            self.peer_mut(idx).last_error = Some(reason);
+        }
+        self.conn_gone(now, idx, id, kind);
+    }
+
+    /// Bookkeeping after a connection is gone.
+    fn conn_gone(&mut self, now: Instant, idx: usize, id: ConnId, kind: CloseKind) {
+        let p = self.peer_mut(idx);
+        p.conns.retain(|c| *c != id);
+        if p.established == Some(id) {
+            self.session_down(idx);
+        }
+        let p = self.peer_mut(idx);
+        if p.conns.is_empty() {
+            if p.dynamic.is_some() {
+                self.drop_peer(idx);
+                return;
+            }
+            p.connect_retry_at = None;
+            p.base = State::Idle;
+            p.idle_until = match kind {
+                CloseKind::Admin => None,
+                CloseKind::MaxPrefix(d) => Some(now + d),
+                CloseKind::Error | CloseKind::Collision => Some(now + p.backoff.failed(now)),
+            };
+        }
+        self.refresh_state(idx);
+    }
+
+    /// The Established session is gone: withdraw its routes, forget what it was sent.
+    fn session_down(&mut self, idx: usize) {
+        let src = SourceId(idx as u32 + 1);
+        let Speaker { peers, loc, .. } = self;
+        // NOTE(unwrap): callers pass indices of live slots only.
+        let p = peers[idx].as_mut().expect("live peer slot");
+        for prefix in p.adj_in.clear() {
+            loc.update(prefix, src, None);
+        }
+        p.adj_out.clear();
+        p.established = None;
+        p.negotiated = None;
+        p.local_addr = None;
+        p.established_at = None;
+        p.send_eor = false;
+        p.max_prefix_warned = false;
+    }
+}
