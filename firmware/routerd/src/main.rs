@@ -9,6 +9,8 @@ mod connections;
 mod daemon;
 mod fib;
 mod init;
+#[cfg(test)]
+mod loopback_tests;
 mod router_config;
 mod status;
 

@@ -9,7 +9,8 @@
 //!   after [`MAX_PREFIX_IDLE`];
 //! - the router's own addresses (interfaces, listen addresses, tunnel addresses) are
 //!   never admitted as peers;
-//! - a leaf originates the /32s its SAM claim owns;
+//! - a leaf originates the /32s its SAM claim owns and opens its sessions from its claim's
+//!   tunnel address;
 //! - without an `[api]` section a development config serves the status API without a
 //!   token on [`DEV_API_ADDR`].
 
@@ -62,13 +63,19 @@ pub(super) fn map(
         }
     };
     let local_as = config.node.asn;
+    // A leaf's sessions come from its tunnel address (its identity towards the RR).
+    let session_source: Option<IpAddr> = config
+        .sam
+        .leaf
+        .as_ref()
+        .map(|l| l.claim.tunnel_address.into());
     let peer_config =
         |remote: IpAddr, t: &PeerTemplate, what: &str| -> Result<PeerConfig, LoadError> {
             Ok(PeerConfig {
                 remote,
                 port: bgp.listen_port,
                 remote_as: Some(t.remote_as),
-                local: None,
+                local: session_source,
                 kind: if t.remote_as == local_as {
                     PeerKind::Internal
                 } else {
@@ -232,4 +239,183 @@ fn policy_of(p: &config::Policy) -> Policy {
         Action::Reject => Verdict::Reject(reason_default),
     };
     Policy { rules, default }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(path: &str) -> RouterConfig {
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(path);
+        let text = std::fs::read_to_string(&file).expect("example config");
+        from_toml(&text, path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn example_rr_maps_to_a_reflector_with_dynamic_ranges() {
+        let rr = load("examples/rr.toml");
+        assert_eq!(rr.mode, Mode::Rr);
+        assert!(rr.speaker.cluster_id.is_some());
+        assert!(!rr.ranges.is_empty());
+        for range in &rr.ranges {
+            assert!(
+                range.template.passive || range.template.rr_client,
+                "{range:?}"
+            );
+            assert!(range.max_peers > 0);
+        }
+        assert!(!rr.listen.is_empty(), "an RR listens");
+        for addr in &rr.listen {
+            assert!(
+                rr.speaker.local_addresses.contains(&addr.ip()),
+                "own address {addr} never admitted"
+            );
+        }
+    }
+
+    #[test]
+    fn example_leaf_maps_to_a_leaf_announcing_its_claim() {
+        let leaf = load("examples/leaf.toml");
+        assert_eq!(leaf.mode, Mode::Leaf);
+        assert_eq!(leaf.speaker.cluster_id, None, "a leaf does not reflect");
+        assert!(!leaf.announce.is_empty(), "the claim's /32s are announced");
+        assert!(leaf.announce.iter().all(|p| p.prefix_len() == 32));
+        assert!(leaf.listen.is_empty(), "a leaf only connects");
+    }
+
+    #[test]
+    fn a_leaf_opens_sessions_from_its_tunnel_address() {
+        let text = r#"
+trusted_keys = ["d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"]
+[node]
+name = "l"
+mode = "leaf"
+router_id = "10.77.0.21"
+asn = 65000
+board = "dev"
+[[bgp.peers]]
+address = "10.77.0.1"
+remote_as = 65000
+[sam.leaf]
+rr = [{ enrollment = "10.77.0.1:4179" }]
+join_token = "0123456789abcdef0123"
+leaf_id = "l"
+policy = "p"
+[sam.leaf.claim]
+tunnel_address = "10.77.0.21"
+owned = ["198.51.100.21/32"]
+underlay_endpoint = "10.77.0.21"
+"#;
+        let leaf = from_toml(text, "l.toml").unwrap();
+        assert_eq!(leaf.peers[0].local, Some("10.77.0.21".parse().unwrap()));
+        assert_eq!(leaf.peers[0].kind, PeerKind::Internal);
+        assert!(!leaf.peers[0].rr_client);
+        assert_eq!(
+            leaf.announce,
+            vec!["198.51.100.21/32".parse::<IpNet>().unwrap()]
+        );
+    }
+
+    const BASE: &str = r#"
+trusted_keys = ["d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"]
+[node]
+name = "t"
+mode = "rr"
+router_id = "192.0.2.1"
+asn = 65000
+board = "dev"
+[bgp]
+listen_addresses = ["192.0.2.1"]
+kernel_table = 77
+kernel_device = "tun0"
+[[bgp.peers]]
+address = "192.0.2.9"
+remote_as = 65001
+import = "only-docs"
+max_prefixes = 10
+[[bgp.policies]]
+name = "only-docs"
+default_action = "reject"
+[[bgp.policies.rules]]
+prefixes = [{ prefix = "198.51.100.0/24", ge = 32 }]
+action = "accept"
+add_communities = ["65000:7"]
+[[bgp.dynamic]]
+prefix = "10.77.0.0/24"
+max_peers = 8
+template = { remote_as = 65000, rr_client = true }
+[sam.rr]
+listen_address = "192.0.2.1"
+tunnel_address = "10.77.0.1"
+[[sam.rr.policies]]
+name = "p"
+tunnel_prefix = "10.77.0.0/24"
+client_prefixes = ["198.51.100.0/24"]
+join_tokens = ["0123456789abcdef0123"]
+claim_ttl_secs = 3600
+max_leaves = 4
+"#;
+
+    #[test]
+    fn peers_policies_kernel_and_api_settings_are_mapped() {
+        let c = from_toml(BASE, "t.toml").unwrap();
+        let peer = &c.peers[0];
+        assert_eq!(peer.kind, PeerKind::External);
+        assert_eq!(peer.port, 179);
+        assert_eq!(
+            peer.local, None,
+            "an RR's sessions use the kernel's source address"
+        );
+        assert_eq!(
+            peer.max_prefix,
+            Some((10, MaxPrefixAction::Shutdown(MAX_PREFIX_IDLE)))
+        );
+        let docs: IpNet = "198.51.100.7/32".parse().unwrap();
+        let other: IpNet = "203.0.113.7/32".parse().unwrap();
+        let attrs = bgp::wire::PathAttributes::default();
+        assert!(matches!(
+            peer.import.evaluate(&docs, &attrs),
+            bgp::policy::Outcome::Accept { attrs: Some(a), .. } if a.communities == vec![(65000 << 16) | 7]
+        ));
+        assert!(matches!(
+            peer.import.evaluate(&other, &attrs),
+            bgp::policy::Outcome::Reject(_)
+        ));
+        assert!(peer.export.is_accept_all());
+        assert_eq!(
+            c.fib,
+            Some(FibSettings {
+                table: 77,
+                device: Some("tun0".into())
+            })
+        );
+        assert_eq!(c.api.as_ref().map(|a| a.bind), Some(DEV_API_ADDR));
+        assert!(
+            c.speaker
+                .local_addresses
+                .contains(&"10.77.0.1".parse().unwrap())
+        );
+        let range = &c.ranges[0];
+        assert_eq!(range.prefix, "10.77.0.0/24".parse::<IpNet>().unwrap());
+        assert_eq!(
+            (
+                range.max_peers,
+                range.template.passive,
+                range.template.rr_client
+            ),
+            (8, true, true)
+        );
+        assert_eq!(range.template.kind, PeerKind::Internal);
+    }
+
+    #[test]
+    fn invalid_configs_are_refused_with_the_location() {
+        let broken = BASE.replace("asn = 65000", "asn = 0");
+        let err = from_toml(&broken, "t.toml").unwrap_err().to_string();
+        assert!(err.contains("t.toml:"), "{err}");
+        let unknown_policy = BASE.replace("import = \"only-docs\"", "import = \"nope\"");
+        assert!(from_toml(&unknown_policy, "t.toml").is_err());
+    }
 }
