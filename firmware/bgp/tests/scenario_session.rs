@@ -154,3 +154,68 @@ fn flapping_peer_backs_off_doubling_then_resets_after_stable_period() {
         Some(Duration::from_secs(2))
     );
 }
+
+#[test]
+fn removing_a_peer_sends_deconfigured_and_withdraws_its_routes() {
+    let (mut n, a, b) = pair(90);
+    assert!(n.nodes[a].fib.contains_key(&net("203.0.113.0/24")));
+    n.input(a, Input::RemovePeer(ip(B)));
+    assert!(n.notifications_sent(a).contains(&(6, 3)));
+    assert!(n.nodes[a].fib.is_empty());
+    assert!(n.nodes[a].speaker.peers().is_empty());
+    assert_eq!(n.nodes[a].speaker.loc_rib_len(), 0);
+    // b notices and, being passive, waits.
+    assert_ne!(n.state(b, ip(A)).as_deref(), Some("Established"));
+    n.advance(Duration::from_secs(300));
+    assert!(
+        n.connections().is_empty(),
+        "a never reconnects to a removed peer"
+    );
+}
+
+#[test]
+fn changing_session_settings_resets_with_cease_config_change() {
+    let (mut n, a, b) = pair(90);
+    n.input(
+        a,
+        Input::AddPeer(PeerConfig {
+            hold_time: 30,
+            ..ibgp(ip(B))
+        }),
+    );
+    assert!(n.notifications_sent(a).contains(&(6, 6)));
+    // b idles for its backoff, then a's new session comes up with hold time 30.
+    assert!(
+        n.time_to_established(a, ip(B), Duration::from_secs(30))
+            .is_some()
+    );
+    assert!(n.nodes[a].fib.contains_key(&net("203.0.113.0/24")));
+    let opens: Vec<u16> = n.nodes[a]
+        .sent
+        .iter()
+        .filter_map(|(_, m)| match m {
+            bgp::wire::Message::Open(o) => Some(o.hold_time),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(opens.last(), Some(&30));
+    // A policy-only change keeps the session.
+    let before = n.notifications_sent(a).len();
+    let import = bgp::policy::Policy::allow_only([], "nothing");
+    n.input(
+        a,
+        Input::AddPeer(PeerConfig {
+            hold_time: 30,
+            import,
+            ..ibgp(ip(B))
+        }),
+    );
+    assert_eq!(n.notifications_sent(a).len(), before);
+    assert!(
+        n.nodes[a].fib.is_empty(),
+        "re-evaluated with the new import policy"
+    );
+    let st = &n.nodes[a].speaker.peers()[0];
+    assert_eq!(st.rejected, vec![("nothing".to_string(), 1)]);
+    let _ = b;
+}

@@ -93,10 +93,15 @@ impl Peer {
             (PeerKind::Internal, None) => ExpectedAs::Exact(local_as),
             (PeerKind::External, None) => ExpectedAs::AnyExternal,
         };
+        // RFC 4271 §4.2: a hold time of 1 or 2 s is invalid; propose 3 instead.
+        let hold_time = match self.config.hold_time {
+            1 | 2 => 3,
+            h => h,
+        };
         LocalSide {
             local_as,
             router_id,
-            hold_time: self.config.hold_time,
+            hold_time,
             expected_as,
         }
     }
