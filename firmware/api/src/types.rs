@@ -26,6 +26,9 @@ pub struct Snapshot {
     pub loc_rib_routes: u64,
     /// Every peer, configured and dynamic.
     pub peers: Vec<PeerSnapshot>,
+    /// Incoming connections refused, by reason (e.g. `no-matching-range`, `range-full`).
+    #[serde(default)]
+    pub refused_connections: Vec<RejectCount>,
     /// When the snapshot was taken (not serialized); used to age uptimes per request.
     #[serde(skip)]
     pub taken_at: Option<Instant>,
@@ -84,6 +87,9 @@ pub struct Status {
     pub peers_total: usize,
     /// Number of peers in Established.
     pub peers_established: usize,
+    /// Incoming connections refused, by reason.
+    #[serde(default)]
+    pub refused_connections: Vec<RejectCount>,
 }
 
 /// Answer of `/v1/peers`.
@@ -115,6 +121,7 @@ impl Snapshot {
             loc_rib_routes: self.loc_rib_routes,
             peers_total: self.peers.len(),
             peers_established: self.peers.iter().filter(|p| p.state == ESTABLISHED).count(),
+            refused_connections: self.refused_connections.clone(),
         }
     }
 
@@ -164,6 +171,10 @@ mod tests {
                 peer("192.0.2.12", "Established", 5),
                 peer("192.0.2.11", "Active", 0),
             ],
+            refused_connections: vec![RejectCount {
+                reason: "range-full".into(),
+                count: 2,
+            }],
             taken_at: Some(t0),
         };
         let st = snap.status(t0 + Duration::from_secs(3));
@@ -171,6 +182,7 @@ mod tests {
             (st.uptime_secs, st.peers_total, st.peers_established),
             (13, 2, 1)
         );
+        assert_eq!(st.refused_connections[0].count, 2);
         let list = snap.peer_list(t0 + Duration::from_secs(3));
         assert_eq!(list.peers[0].address.to_string(), "192.0.2.11");
         assert_eq!(list.peers[0].uptime_secs, 0);

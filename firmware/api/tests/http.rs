@@ -29,6 +29,7 @@ fn snapshot(routes: u64) -> Snapshot {
             advertised: 4,
             last_error: None,
         }],
+        refused_connections: vec![],
         taken_at: Some(Instant::now()),
     }
 }

@@ -169,6 +169,28 @@ fn leaf_and_reflector_peer_exchange_routes_and_stop_cleanly() {
             .expect("client task")
             .expect("status answers");
             assert_eq!((status.mode.as_str(), status.loc_rib_routes), ("rr", 1));
+            // A connection from the RR's own address is refused, and counted.
+            let _own = tokio::net::TcpStream::connect(("127.0.0.1", bgp_port))
+                .await
+                .expect("connect");
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                let status = tokio::task::spawn_blocking(move || {
+                    Client::new(&format!("http://127.0.0.1:{rr_api}"), None)
+                        .and_then(|c| c.status())
+                })
+                .await
+                .expect("client task")
+                .expect("status answers");
+                if status.refused_connections.iter().any(|r| r.count >= 1) {
+                    break;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "refusal not counted: {status:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
             wait_peers(leaf_api, |l| {
                 l.peers
                     .iter()

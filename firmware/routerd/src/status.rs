@@ -45,6 +45,7 @@ impl StatusPublisher {
             uptime_secs: 0,
             loc_rib_routes: 0,
             peers: Vec::new(),
+            refused_connections: Vec::new(),
             taken_at: Some(now),
         };
         let (tx, rx) = watch::channel(Arc::new(first));
@@ -87,6 +88,11 @@ impl StatusPublisher {
             uptime_secs: now.duration_since(self.started).as_secs(),
             loc_rib_routes: speaker.loc_rib_len() as u64,
             peers: speaker.peers().into_iter().map(peer_snapshot).collect(),
+            refused_connections: speaker
+                .refusals()
+                .into_iter()
+                .map(|(reason, count)| RejectCount { reason, count })
+                .collect(),
             taken_at: Some(now),
         };
         self.tx.send_replace(Arc::new(snapshot));

@@ -76,6 +76,9 @@ pub(crate) fn run(args: Args) -> i32 {
                 "peers       {} established of {}",
                 s.peers_established, s.peers_total
             );
+            for r in &s.refused_connections {
+                println!("refused     {} ({})", r.count, r.reason);
+            }
             0
         }
         Err(e) => exit_code(&e),
