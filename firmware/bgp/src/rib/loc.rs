@@ -396,4 +396,102 @@ mod tests {
             }]
         );
     }
+
+    mod order {
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::wire::{AsSegment, Origin};
+
+        /// One path: (local_pref, as_path length, origin, med, ebgp, cluster list length).
+        type Spec = (u32, usize, u8, u32, bool, usize);
+
+        fn spec() -> impl Strategy<Value = Spec> {
+            (
+                90u32..=110,
+                1usize..4,
+                0u8..3,
+                0u32..3,
+                any::<bool>(),
+                0usize..3,
+            )
+        }
+
+        fn build(specs: &[Spec]) -> (LocRib, Vec<(SourceId, Attrs)>) {
+            let mut r = LocRib::new(false);
+            let mut paths = Vec::new();
+            for (i, (lp, len, origin, med, ebgp, cl)) in specs.iter().enumerate() {
+                let id = SourceId(i as u32 + 1);
+                r.set_source(
+                    id,
+                    SourceInfo {
+                        role: if *ebgp { Role::External } else { Role::Client },
+                        router_id: Ipv4Addr::from(0x0a00_0000 + i as u32),
+                        address: Some(IpAddr::V4(Ipv4Addr::from(0xc000_0200 + i as u32))),
+                    },
+                );
+                // Same neighbour AS everywhere, so MED always counts and the order is total.
+                let mut asns = vec![65001];
+                asns.extend((1..*len).map(|k| 65100 + k as u32));
+                let attrs = Arc::new(PathAttributes {
+                    origin: Some([Origin::Igp, Origin::Egp, Origin::Incomplete][*origin as usize]),
+                    as_path: vec![AsSegment::Sequence(asns)],
+                    next_hop: Some(Ipv4Addr::from(0xc000_0200 + i as u32)),
+                    local_pref: Some(*lp),
+                    med: Some(*med),
+                    cluster_list: vec![Ipv4Addr::new(1, 1, 1, 1); *cl],
+                    ..Default::default()
+                });
+                paths.push((id, attrs));
+            }
+            (r, paths)
+        }
+
+        proptest! {
+            /// The best path does not depend on the order paths arrive or leave in, and
+            /// the FIB always points at the best path's next hop.
+            #[test]
+            fn best_path_is_order_independent(
+                specs in proptest::collection::vec(spec(), 1..8),
+                seed in any::<u64>(),
+            ) {
+                let prefix: IpNet = "198.51.100.0/24".parse().unwrap();
+                let (mut forward, paths) = build(&specs);
+                for (id, a) in &paths {
+                    forward.update(prefix, *id, Some(a.clone()));
+                }
+                let (mut shuffled, _) = build(&specs);
+                let mut order: Vec<usize> = (0..paths.len()).collect();
+                let mut x = seed | 1;
+                for i in (1..order.len()).rev() {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    order.swap(i, (x % (i as u64 + 1)) as usize);
+                }
+                for &i in &order {
+                    shuffled.update(prefix, paths[i].0, Some(paths[i].1.clone()));
+                }
+                let best = forward.best(&prefix).unwrap().source;
+                prop_assert_eq!(best, shuffled.best(&prefix).unwrap().source);
+                // Nothing beats the best path.
+                let ex = forward.explain(&prefix);
+                prop_assert!(ex.iter().skip(1).all(|e| e.lost_at.is_some()));
+                // The last FIB change names the best path's next hop.
+                let nh = next_hop_of(&forward.best(&prefix).unwrap().attrs).unwrap();
+                let fib = shuffled.take_fib();
+                prop_assert_eq!(
+                    fib.last(),
+                    Some(&FibChange::Replace { prefix, next_hops: vec![nh] })
+                );
+                // Removing every path in the shuffled order empties the prefix and the FIB.
+                for &i in &order {
+                    shuffled.update(prefix, paths[i].0, None);
+                }
+                prop_assert!(shuffled.is_empty());
+                let fib = shuffled.take_fib();
+                prop_assert_eq!(fib.last(), Some(&FibChange::Withdraw { prefix }));
+            }
+        }
+    }
 }
