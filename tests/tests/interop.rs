@@ -229,6 +229,15 @@ fn a_routerd_rr_reflects_between_bird_frr_and_gobgp_leaves() {
         3,
         "{table}"
     );
+    // Exit codes: 1 when no router answers, 2 for a bad URL.
+    assert_eq!(
+        routerd.tool(&["peers", "--router", "http://127.0.0.1:1"]).0,
+        1
+    );
+    assert_eq!(routerd.tool(&["peers", "--router", "127.0.0.1:7179"]).0, 2);
+    let (code, status) = routerd.tool(&["status", "--router", "http://127.0.0.1:7179"]);
+    assert_eq!(code, 0);
+    assert!(status.contains("mode        rr"), "{status}");
     // The RR installs the best paths too.
     expect_kernel(&routerd, &[11, 12, 13], "routerd RR");
 }

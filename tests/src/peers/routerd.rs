@@ -121,10 +121,15 @@ impl Routerd {
 
     /// `routerd-tool peers` (the human table) run in the namespace, with its exit code.
     pub fn peers_table(&self) -> (i32, String) {
+        self.tool(&["peers", "--router", &format!("http://{API}")])
+    }
+
+    /// Runs `routerd-tool ARGS` in the namespace; returns its exit code and stdout.
+    pub fn tool(&self, args: &[&str]) -> (i32, String) {
         let out = std::process::Command::new("ip")
             .args(["netns", "exec", &self.ns])
             .arg(&self.tool)
-            .args(["peers", "--router", &format!("http://{API}")])
+            .args(args)
             .output()
             .expect("run routerd-tool");
         (
