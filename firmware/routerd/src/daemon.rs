@@ -71,14 +71,17 @@ pub(crate) async fn run(
         config.speaker.local_as,
     );
     if let Some(api) = &config.api {
-        let listener = tokio::net::TcpListener::bind(api.bind)
-            .await
-            .map_err(|source| StartError::Api {
-                addr: api.bind,
-                source,
-            })?;
-        tracing::info!(addr = %api.bind, "status api listening");
-        tokio::spawn(api::server::serve(listener, snapshots, api.auth.clone()));
+        for &addr in &api.binds {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Api { addr, source })?;
+            tracing::info!(%addr, "status api listening");
+            tokio::spawn(api::server::serve(
+                listener,
+                snapshots.clone(),
+                api.auth.clone(),
+            ));
+        }
     }
     for &addr in &config.listen {
         connections::listen(addr, events_tx.clone())

@@ -37,7 +37,7 @@ fn load(name: &str, text: &str, api_port: u16) -> RouterConfig {
         load_config(&ConfigSource::TomlFile(path)).unwrap_or_else(|e| panic!("{name}: {e}"));
     config.fib = None;
     config.api = Some(ApiSettings {
-        bind: ([127, 0, 0, 1], api_port).into(),
+        binds: vec![([127, 0, 0, 1], api_port).into()],
         auth: api::server::Auth::Open,
     });
     config

@@ -41,7 +41,7 @@ struct Cli {
 enum Command {
     /// Run the router with a configuration until SIGTERM or SIGINT.
     #[command(after_help = "Examples:\n  \
-routerd run --config examples/dev-rr.toml\n  \
+routerd run --config examples/rr.toml   (schema: docs/config.md)\n  \
 routerd run --config leaf.toml --api 127.0.0.1:7180\n\n\
 Then: routerd-tool peers --router http://127.0.0.1:7179")]
     Run(RunArgs),
@@ -94,7 +94,10 @@ fn run(args: RunArgs) -> ExitCode {
             .take()
             .map(|a| a.auth)
             .unwrap_or(api::server::Auth::Open);
-        config.api = Some(ApiSettings { bind, auth });
+        config.api = Some(ApiSettings {
+            binds: vec![bind],
+            auth,
+        });
     }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

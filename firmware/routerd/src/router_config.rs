@@ -44,8 +44,8 @@ impl Mode {
 /// The status API's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ApiSettings {
-    /// Address to serve on.
-    pub(crate) bind: SocketAddr,
+    /// Addresses to serve on (at least one).
+    pub(crate) binds: Vec<SocketAddr>,
     /// Who may call it.
     pub(crate) auth: api::server::Auth,
 }

@@ -145,12 +145,13 @@ pub(super) fn map(
         .map(|l| l.claim.owned.iter().map(|&n| IpNet::V4(n)).collect())
         .unwrap_or_default();
     let api = match &config.api {
-        Some(api) => api.bind.first().map(|&bind| ApiSettings {
-            bind,
+        Some(api) if !api.bind.is_empty() => Some(ApiSettings {
+            binds: api.bind.clone(),
             auth: api::server::Auth::BearerSha256(api.token_sha256.0),
         }),
+        Some(_) => None,
         None => default_api.map(|bind| ApiSettings {
-            bind,
+            binds: vec![bind],
             auth: api::server::Auth::Open,
         }),
     };
@@ -391,7 +392,10 @@ max_leaves = 4
                 device: Some("tun0".into())
             })
         );
-        assert_eq!(c.api.as_ref().map(|a| a.bind), Some(DEV_API_ADDR));
+        assert_eq!(
+            c.api.as_ref().map(|a| a.binds.clone()),
+            Some(vec![DEV_API_ADDR])
+        );
         assert!(
             c.speaker
                 .local_addresses
