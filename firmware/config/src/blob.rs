@@ -188,7 +188,10 @@ impl<'a> Blob<'a> {
         let (config, rest) = postcard::take_from_bytes::<Config>(self.payload())
             .map_err(|e| VerifyError::PayloadDecode(e.to_string()))?;
         if !rest.is_empty() {
-            return Err(VerifyError::PayloadDecode(format!("{} bytes after the config", rest.len())));
+            return Err(VerifyError::PayloadDecode(format!(
+                "{} bytes after the config",
+                rest.len()
+            )));
         }
         Ok(config)
     }

@@ -76,6 +76,8 @@ fn explain(message: &str) -> (String, String) {
         "shorten the value to the stated limit".to_string()
     } else if problem.starts_with("unknown variant") {
         "use one of the listed values".to_string()
+    } else if problem.contains("IP address") || problem.contains("network address") {
+        "write an address like `192.0.2.1`, a socket address like `192.0.2.1:4179`, or a prefix like `192.0.2.0/24`, as the field expects".to_string()
     } else if problem.starts_with("invalid type") {
         "write the value with the expected type".to_string()
     } else {

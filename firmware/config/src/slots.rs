@@ -11,7 +11,7 @@
 //!  +--------+-----------+--------+--------------------+----------+----------------+
 //! ```
 //!
-//! [`write`] targets the older slot (an empty or damaged slot counts as oldest) with a
+//! [`write()`] targets the older slot (an empty or damaged slot counts as oldest) with a
 //! sequence one above the newest, and returns the offset and bytes for the caller to
 //! write. [`read`] returns the blob of the valid slot with the highest sequence. The slot
 //! being written is never the one holding the newest config, and a partly written slot
@@ -95,10 +95,13 @@ fn decode(region: &[u8], slot: Slot) -> Option<SlotInfo<'_>> {
     let bytes = region.get(slot_range(region.len(), slot))?;
     if bytes.starts_with(&crate::blob::MAGIC) {
         let header = crate::blob::Header::parse(bytes).ok()?;
-        let len = crate::blob::HEADER_LEN
-            + header.payload_len as usize
-            + crate::blob::SIGNATURE_LEN;
-        return bytes.get(..len).map(|blob| SlotInfo { slot, sequence: 0, blob });
+        let len =
+            crate::blob::HEADER_LEN + header.payload_len as usize + crate::blob::SIGNATURE_LEN;
+        return bytes.get(..len).map(|blob| SlotInfo {
+            slot,
+            sequence: 0,
+            blob,
+        });
     }
     let header = bytes.get(..SLOT_HEADER_LEN)?;
     if header[0..8] != SLOT_MAGIC || header[52..64].iter().any(|&b| b != 0) {

