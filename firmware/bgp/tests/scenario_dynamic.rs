@@ -185,3 +185,32 @@ fn template_import_policy_applies_without_an_override() {
     assert_eq!((st.received, st.accepted), (2, 1));
     assert_eq!(st.rejected, vec![("not-a-host-route".to_string(), 1)]);
 }
+
+#[test]
+fn ipv4_mapped_sources_from_a_dual_stack_listener_match_ipv4_ranges() {
+    use std::net::SocketAddr;
+    let mut n = Net::new();
+    let rr = n.add("rr", RR, Some(RR));
+    n.input(
+        rr,
+        Input::AddRange(client_range("leaves", "10.0.0.0/24", 8)),
+    );
+    let mapped = |a: Ipv4Addr, port| SocketAddr::new(IpAddr::V6(a.to_ipv6_mapped()), port);
+    n.input(
+        rr,
+        Input::Accepted {
+            conn: bgp::speaker::ConnId(9_000),
+            remote: mapped(peer(1), 40000),
+            local: mapped(RR, 179),
+        },
+    );
+    assert!(
+        n.nodes[rr].events.contains(&Event::PeerAdmitted {
+            peer: IpAddr::V4(peer(1)),
+            range: "leaves".to_string()
+        }),
+        "{:?}",
+        n.nodes[rr].events
+    );
+    assert!(n.nodes[rr].speaker.refusals().is_empty());
+}

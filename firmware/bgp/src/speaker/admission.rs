@@ -8,7 +8,7 @@
 //! (`range-full`). Every refusal is counted by reason, reported as
 //! [`Event::Refused`], answered with Cease/Connection Rejected and closed.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use crate::session::codes;
@@ -22,6 +22,18 @@ use crate::wire::{Message, Notification};
 pub(super) struct Range {
     pub(super) range: DynamicRange,
     pub(super) count: usize,
+}
+
+/// An IPv4 address seen through a dual-stack socket (`::ffff:a.b.c.d`) as plain IPv4,
+/// so that it matches IPv4 peers and ranges and serves as an IPv4 next hop.
+pub(super) fn unmapped(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(IpAddr::V4(v4), addr.port()),
+            None => addr,
+        },
+        IpAddr::V4(_) => addr,
+    }
 }
 
 impl Speaker {
@@ -42,6 +54,7 @@ impl Speaker {
         remote: SocketAddr,
         local: SocketAddr,
     ) {
+        let (remote, local) = (unmapped(remote), unmapped(local));
         let ip = remote.ip();
         if self.config.local_addresses.contains(&ip) {
             return self.refuse(conn, remote, "local-address");

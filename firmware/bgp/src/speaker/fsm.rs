@@ -9,6 +9,7 @@ use crate::policy::Policy;
 use crate::session::State;
 use crate::session::codes;
 use crate::session::connection::Direction;
+use crate::speaker::admission::unmapped;
 use crate::speaker::conns::{CloseKind, cease};
 use crate::speaker::peer::Peer;
 use crate::speaker::{ConnId, Event, Output, PeerConfig, Speaker};
@@ -241,6 +242,7 @@ impl Speaker {
         conn: ConnId,
         local: SocketAddr,
     ) {
+        let local = unmapped(local);
         let usable = self.by_addr.get(&peer).copied().filter(|&idx| {
             let p = self.peer(idx);
             !self.shut_down
