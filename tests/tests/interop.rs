@@ -276,6 +276,12 @@ fn routerd_leaf_under(
 
     routerd.stop(10);
     assert!(!routerd.running());
+    // A clean stop closes the sessions, so their routes leave the kernel table.
+    assert_eq!(
+        routerd.kernel_routes(),
+        vec![],
+        "routes left after a clean stop"
+    );
     assert!(
         log_tail(&routerd.log, 5).contains("stopped"),
         "clean shutdown:\n{}",

@@ -68,11 +68,15 @@ pub(crate) enum NetEvent {
 /// Sender half every network task reports through.
 pub(crate) type EventSender = mpsc::Sender<NetEvent>;
 
-/// Binds a listener on `addr` and forwards accepted connections until the channel closes.
-pub(crate) async fn listen(addr: SocketAddr, events: EventSender) -> io::Result<()> {
+/// Binds a listener on `addr`; the returned future forwards accepted connections until
+/// the channel closes (the caller spawns it).
+pub(crate) async fn listen(
+    addr: SocketAddr,
+    events: EventSender,
+) -> io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
     let listener = TcpListener::bind(addr).await?;
     tracing::info!(%addr, "listening for BGP");
-    tokio::spawn(async move {
+    Ok(async move {
         loop {
             match listener.accept().await {
                 Ok((stream, remote)) => {
@@ -98,8 +102,7 @@ pub(crate) async fn listen(addr: SocketAddr, events: EventSender) -> io::Result<
                 }
             }
         }
-    });
-    Ok(())
+    })
 }
 
 /// Starts a connect to `remote` (from `local` if given) that reports back within

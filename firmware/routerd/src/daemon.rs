@@ -70,23 +70,27 @@ pub(crate) async fn run(
         config.speaker.router_id,
         config.speaker.local_as,
     );
+    // Listeners and API servers, stopped when the loop ends.
+    let mut background = tokio::task::JoinSet::new();
     if let Some(api) = &config.api {
         for &addr in &api.binds {
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .map_err(|source| StartError::Api { addr, source })?;
             tracing::info!(%addr, "status api listening");
-            tokio::spawn(api::server::serve(
-                listener,
-                snapshots.clone(),
-                api.auth.clone(),
-            ));
+            let server = api::server::serve(listener, snapshots.clone(), api.auth.clone());
+            background.spawn(async move {
+                if let Err(error) = server.await {
+                    tracing::error!(%error, "status api stopped");
+                }
+            });
         }
     }
     for &addr in &config.listen {
-        connections::listen(addr, events_tx.clone())
+        let listener = connections::listen(addr, events_tx.clone())
             .await
             .map_err(|source| StartError::Listen { addr, source })?;
+        background.spawn(listener);
     }
 
     let mut core = Core {
@@ -112,20 +116,23 @@ pub(crate) async fn run(
             }
             armed = deadline;
         }
+        // Biased: timers before network input, so a flood of UPDATEs cannot starve
+        // keepalives and hold timers; both timer branches are ready only when due.
         tokio::select! {
             biased;
             () = &mut shutdown => break,
-            Some(event) = events.recv() => core.on_net_event(event),
             () = &mut timer, if armed.is_some() => {
                 armed = None;
                 core.speaker.handle_timeout(Instant::now());
                 core.drain();
             }
             _ = publish_tick.tick() => core.status.tick(&core.speaker),
+            Some(event) = events.recv() => core.on_net_event(event),
         }
     }
 
     tracing::info!("shutting down: cease to every peer");
+    background.abort_all();
     core.speaker.handle_input(Instant::now(), Input::Shutdown);
     core.drain();
     let Core { conns, fib, .. } = core;
