@@ -200,3 +200,33 @@ fn missing_field_suggests_adding_it() {
     assert!(err.problem.contains("asn"), "{err}");
     assert!(err.fix.contains("asn"), "{err}");
 }
+
+#[test]
+fn second_rr_needs_its_wireguard_key_and_a_distinct_tunnel_address() {
+    let second = "\n[[sam.rr.other_rrs]]\nrouter_id = \"10.99.0.2\"\nendpoint = \"203.0.113.11\"\ntunnel_address = \"10.99.0.1\"\n";
+    let text = edit(RR, "\n[transport]", &format!("{second}\n[transport]"));
+    let errs = errors(&text);
+    assert!(
+        has(&errs, "sam.rr.other_rrs[0].wireguard_public_key"),
+        "{errs:?}"
+    );
+    assert!(has(&errs, "sam.rr.other_rrs[0].tunnel_address"), "{errs:?}");
+    let fixed = text.replace(
+        "tunnel_address = \"10.99.0.1\"\n\n[transport]",
+        "tunnel_address = \"10.99.0.2\"\nwireguard_public_key = \"cccq5o7xrQN4bo7TPf5nT2J9n340++2ubwmweElj5nA=\"\n\n[transport]",
+    );
+    load_toml(&fixed, "rr.toml").unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn clock_skew_must_stay_below_the_claim_ttl() {
+    let text = edit(
+        RR,
+        "max_leaves = 64",
+        "max_leaves = 64\nmax_clock_skew_secs = 90000",
+    );
+    assert!(has(
+        &errors(&text),
+        "sam.rr.policies[0].max_clock_skew_secs"
+    ));
+}

@@ -24,7 +24,10 @@ pub use bgp::{
     Action, BGP_PORT, Bgp, DEFAULT_HOLD_TIME, DynamicRange, MAIN_TABLE, Peer, PeerTemplate, Policy,
     PolicyRule, PrefixMatch,
 };
-pub use sam::{Claim, DEFAULT_ENROLLMENT_PORT, RrEndpoint, Sam, SamLeaf, SamPolicy, SamRr};
+pub use sam::{
+    Claim, DEFAULT_ENROLLMENT_PORT, DEFAULT_MAX_CLOCK_SKEW_SECS, OtherRr, RrEndpoint, Sam, SamLeaf,
+    SamPolicy, SamRr,
+};
 pub use scalars::{
     BoardName, Community, IfName, JoinToken, MacAddr, Name, PathText, ReasonText, Secret,
     Sha256Digest, TrustedKey, WgKey,

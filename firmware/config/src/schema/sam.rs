@@ -7,13 +7,19 @@ use std::net::{Ipv4Addr, SocketAddr};
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
-use super::scalars::{JoinToken, Name, Secret};
+use super::scalars::{JoinToken, Name, Secret, WgKey};
 
 /// Default TCP port of the RR's enrollment service.
 pub const DEFAULT_ENROLLMENT_PORT: u16 = 4179;
 
+/// Default tolerated distance between a claim's timestamp and the RR clock, in seconds.
+pub const DEFAULT_MAX_CLOCK_SKEW_SECS: u32 = 300;
+
 fn enrollment_port() -> u16 {
     DEFAULT_ENROLLMENT_PORT
+}
+fn max_clock_skew_secs() -> u32 {
+    DEFAULT_MAX_CLOCK_SKEW_SECS
 }
 
 /// Selective address mobility settings.
@@ -83,6 +89,25 @@ pub struct SamRr {
     pub endpoint: Option<Ipv4Addr>,
     /// Enrollment policies (at least one).
     pub policies: Vec<SamPolicy>,
+    /// The other route reflectors of the fabric, handed to leaves in the RR set
+    /// together with this one (leaves peer with all of them, ECMP).
+    #[serde(default)]
+    pub other_rrs: Vec<OtherRr>,
+}
+
+/// Another route reflector of the fabric, as announced to leaves.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtherRr {
+    /// Its BGP router id.
+    pub router_id: Ipv4Addr,
+    /// Its public underlay address.
+    pub endpoint: Ipv4Addr,
+    /// Its tunnel address (leaves open BGP sessions to it).
+    pub tunnel_address: Ipv4Addr,
+    /// Its WireGuard public key (base64); required with `ipip+wireguard`.
+    #[serde(default)]
+    pub wireguard_public_key: Option<WgKey>,
 }
 
 impl SamRr {
@@ -108,4 +133,10 @@ pub struct SamPolicy {
     pub claim_ttl_secs: u32,
     /// Maximum number of enrolled leaves (1..=4096).
     pub max_leaves: u16,
+    /// Prefixes an announced underlay endpoint must lie in; empty allows any.
+    #[serde(default)]
+    pub endpoint_prefixes: Vec<Ipv4Net>,
+    /// Tolerated distance between a claim's timestamp and the RR clock (default 300 s).
+    #[serde(default = "max_clock_skew_secs")]
+    pub max_clock_skew_secs: u32,
 }

@@ -148,6 +148,7 @@ fn check_leaf(_config: &Config, leaf: &SamLeaf, checks: &mut Checks) {
 }
 
 fn check_rr(config: &Config, rr: &SamRr, checks: &mut Checks) {
+    other_rrs(config, rr, checks);
     if rr.listen_address.is_unspecified() {
         checks.fail(
             "sam.rr.listen_address",
@@ -244,11 +245,62 @@ fn check_rr(config: &Config, rr: &SamRr, checks: &mut Checks) {
                 "use 60..=2592000 seconds (e.g. 86400 for a day)",
             );
         }
+        for (j, prefix) in policy.endpoint_prefixes.iter().enumerate() {
+            checks.canonical_prefix(
+                &format!("{path}.endpoint_prefixes[{j}]"),
+                &ipnet::IpNet::V4(*prefix),
+            );
+        }
+        let skew = policy.max_clock_skew_secs;
+        if skew == 0 || skew > 3600 || skew >= policy.claim_ttl_secs {
+            checks.fail(
+                format!("{path}.max_clock_skew_secs"),
+                format!("{skew} s is out of range"),
+                "use 1..=3600 seconds, below `claim_ttl_secs` (default 300)",
+            );
+        }
         if policy.max_leaves == 0 || policy.max_leaves > 4096 {
             checks.fail(
                 format!("{path}.max_leaves"),
                 format!("{} leaves is out of range", policy.max_leaves),
                 "use 1..=4096",
+            );
+        }
+    }
+}
+
+fn other_rrs(config: &Config, rr: &SamRr, checks: &mut Checks) {
+    let wireguard = config.transport.mode == crate::schema::TransportMode::IpipWireguard;
+    let mut ids = HashSet::from([config.node.router_id]);
+    let mut tunnels = HashSet::from([rr.tunnel_address]);
+    for (i, other) in rr.other_rrs.iter().enumerate() {
+        let path = format!("sam.rr.other_rrs[{i}]");
+        if !ids.insert(other.router_id) {
+            checks.fail(
+                format!("{path}.router_id"),
+                format!("router id {} is used twice", other.router_id),
+                "give every RR its own router id",
+            );
+        }
+        if !tunnels.insert(other.tunnel_address) {
+            checks.fail(
+                format!("{path}.tunnel_address"),
+                format!("tunnel address {} is used twice", other.tunnel_address),
+                "give every RR its own tunnel address",
+            );
+        }
+        if other.endpoint.is_unspecified() {
+            checks.fail(
+                format!("{path}.endpoint"),
+                "no endpoint",
+                "set the RR's public underlay address",
+            );
+        }
+        if wireguard && other.wireguard_public_key.is_none() {
+            checks.fail(
+                format!("{path}.wireguard_public_key"),
+                "WireGuard transport needs every RR's public key",
+                "add `wireguard_public_key` (base64, `wg pubkey`)",
             );
         }
     }
