@@ -378,3 +378,88 @@ fn plain_ipip_over_a_raw_socket_carries_ping_and_tcp_both_ways() {
     a_dp.assert_alive();
     b_dp.assert_alive();
 }
+
+/// The library API inside one namespace: devices appear with their MTU and go away on
+/// removal, clashing peers are refused, and a removed name can be reused at once.
+#[test]
+fn peers_are_added_refused_when_clashing_and_removed_with_their_device() {
+    system_tests::netns::in_fresh_netns(
+        "dpapi",
+        "peers_are_added_refused_when_clashing_and_removed_with_their_device",
+        || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let config = dataplane::Config {
+                    private_key: [5; 32],
+                    listen_port: 0,
+                    wireguard: true,
+                };
+                let plane = dataplane::Dataplane::start(config).await.unwrap();
+                assert!(plane.local_port().is_some_and(|p| p != 0));
+                assert_eq!(plane.public_key(), dataplane::public_key(&[5; 32]));
+                let spec = dataplane::PeerSpec {
+                    device: "tpeer0".into(),
+                    public_key: dataplane::public_key(&[6; 32]),
+                    endpoint: None,
+                    keepalive: None,
+                    outer_local: "192.0.2.1".parse().unwrap(),
+                    outer_remote: "192.0.2.2".parse().unwrap(),
+                    mtu: 1380,
+                };
+                plane.add_peer(spec.clone()).await.unwrap();
+                let shown = ip_link("tpeer0").expect("device exists");
+                assert!(
+                    shown.contains("mtu 1380") && shown.contains(",UP"),
+                    "{shown}"
+                );
+
+                let same_key = dataplane::PeerSpec {
+                    device: "tpeer1".into(),
+                    outer_remote: "192.0.2.3".parse().unwrap(),
+                    ..spec.clone()
+                };
+                assert!(matches!(
+                    plane.add_peer(same_key).await,
+                    Err(dataplane::DataplaneError::Duplicate { what: "public key" })
+                ));
+                assert!(matches!(
+                    plane.add_peer(spec.clone()).await,
+                    Err(dataplane::DataplaneError::Duplicate { what: "device" })
+                ));
+                assert!(ip_link("tpeer1").is_none());
+
+                let status = plane.status();
+                assert_eq!(status.len(), 1);
+                assert_eq!(status[0].device, "tpeer0");
+                assert_eq!(status[0].datapath, "userspace");
+                assert_eq!(status[0].endpoint, None);
+                assert_eq!(status[0].last_handshake_age, None);
+
+                plane.remove_peer("tpeer0").await.unwrap();
+                assert!(ip_link("tpeer0").is_none(), "device left behind");
+                assert!(plane.status().is_empty());
+                assert!(matches!(
+                    plane.remove_peer("tpeer0").await,
+                    Err(dataplane::DataplaneError::NoSuchPeer { .. })
+                ));
+                plane.add_peer(spec).await.unwrap();
+                assert!(ip_link("tpeer0").is_some());
+                drop(plane);
+            });
+        },
+    );
+}
+
+/// `ip link show DEV` output, `None` when the device does not exist.
+fn ip_link(dev: &str) -> Option<String> {
+    let out = std::process::Command::new("ip")
+        .args(["link", "show", dev])
+        .output()
+        .unwrap();
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}

@@ -173,21 +173,29 @@ impl Dataplane {
     }
 
     /// Stops carrying the peer and removes its TUN device (and so the routes through it).
-    pub fn remove_peer(&self, device: &str) -> Result<(), DataplaneError> {
+    /// When this returns the device is gone, so the name can be used again at once.
+    pub async fn remove_peer(&self, device: &str) -> Result<(), DataplaneError> {
         let removed = self
             .shared
             .peers
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .remove(device);
-        if let Some(reader) = self.readers().remove(device) {
+        let reader = self.readers().remove(device);
+        if let Some(reader) = reader {
             reader.abort();
+            // Completes once the task, and with it its handle on the peer, is dropped.
+            let _ = reader.await;
         }
-        removed
-            .map(|_| ())
-            .ok_or_else(|| DataplaneError::NoSuchPeer {
+        match removed {
+            Some(peer) => {
+                drop(peer);
+                Ok(())
+            }
+            None => Err(DataplaneError::NoSuchPeer {
                 device: device.to_string(),
-            })
+            }),
+        }
     }
 
     /// Every peer's state, ordered by device name.
