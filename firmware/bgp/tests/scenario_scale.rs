@@ -104,13 +104,20 @@ fn hundred_thousand_prefixes_ingested_and_reflected() {
             }
         }
     }
+    // A leaf joining now gets the full table, packed.
+    let late_addr = Ipv4Addr::new(10, 0, 0, 13);
+    let late = n.add("late", late_addr, None);
+    n.input(late, Input::AddPeer(ibgp(IpAddr::V4(RR))));
+    n.advance(Duration::from_secs(1));
+    assert_eq!(n.nodes[late].fib.len(), COUNT as usize);
+    assert!(n.updates_sent(rr, IpAddr::V4(late_addr)) < 300);
     // Withdraw half: the leaves follow.
     let gone: Vec<Ipv4Net> = (0..COUNT).filter(|i| i % 2 == 0).map(host).collect();
     let mut msgs = Vec::new();
     wire::pack_withdrawals(&RAW_CTX, &gone, &mut msgs);
     n.raw_send(feeder, &msgs.concat());
     assert_eq!(n.nodes[rr].speaker.loc_rib_len(), COUNT as usize / 2);
-    for &l in &leaves {
+    for &l in leaves.iter().chain([&late]) {
         assert_eq!(n.nodes[l].fib.len(), COUNT as usize / 2);
         assert!(!n.nodes[l].fib.contains_key(&host(0).into()));
     }
@@ -124,7 +131,7 @@ fn hundred_thousand_prefixes_ingested_and_reflected() {
         })),
     );
     assert_eq!(n.nodes[rr].speaker.loc_rib_len(), 0);
-    for &l in &leaves {
+    for &l in leaves.iter().chain([&late]) {
         assert!(n.nodes[l].fib.is_empty());
     }
 }
