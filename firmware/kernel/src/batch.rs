@@ -20,9 +20,13 @@ use rtnetlink::sys::{Socket, SocketAddr};
 
 /// Bytes of requests per `sendmsg` (the default send buffer is about 208 KiB).
 const CHUNK_BYTES: usize = 96 * 1024;
-/// Requests per `sendmsg`; each failure answer is at most about 40 bytes with
-/// `NETLINK_CAP_ACK`, so a fully failing chunk still fits the receive buffer.
+/// Most requests per `sendmsg`.
 const CHUNK_REQUESTS: usize = 2048;
+/// Receive-buffer bytes one failure answer may cost (the kernel charges the whole
+/// socket buffer, about 1 KiB, not the 36 bytes of the message). A chunk never has more
+/// requests than the receive buffer holds answers, so a chunk that fails completely
+/// still loses no answer, whatever `rmem_max` is.
+const ANSWER_COST: usize = 1280;
 /// Receive buffer we ask for (the kernel caps it at `rmem_max`).
 const RECV_BUFFER: usize = 4 << 20;
 
@@ -36,6 +40,7 @@ pub(crate) type Request = (usize, RouteNetlinkMessage, u16);
 /// The pipelining socket.
 pub(crate) struct BatchSocket {
     socket: Socket,
+    chunk_requests: usize,
     seq: u32,
     send_buf: Vec<u8>,
     recv_buf: Vec<u8>,
@@ -69,8 +74,11 @@ impl BatchSocket {
         // Shorter error answers; both are best effort on old kernels.
         let _ = socket.set_cap_ack(true);
         let _ = socket.set_rx_buf_sz(RECV_BUFFER);
+        let receive_buffer = socket.get_rx_buf_sz().unwrap_or(0);
+        let chunk_requests = (receive_buffer / ANSWER_COST).clamp(64, CHUNK_REQUESTS);
         Ok(BatchSocket {
             socket,
+            chunk_requests,
             seq: 1,
             send_buf: Vec::with_capacity(CHUNK_BYTES + 4096),
             recv_buf: Vec::with_capacity(256 * 1024),
@@ -85,13 +93,13 @@ impl BatchSocket {
     ) -> io::Result<Vec<(usize, i32)>> {
         let mut failures = Vec::new();
         let mut requests = requests.peekable();
-        let mut tags = Vec::with_capacity(CHUNK_REQUESTS);
+        let mut tags = Vec::with_capacity(self.chunk_requests);
         while requests.peek().is_some() {
             self.send_buf.clear();
             tags.clear();
             let first_seq = self.seq;
             while let Some((tag, message, flags)) = requests.next() {
-                let last = tags.len() + 1 == CHUNK_REQUESTS
+                let last = tags.len() + 1 == self.chunk_requests
                     || self.send_buf.len() >= CHUNK_BYTES
                     || requests.peek().is_none();
                 let mut flags = NLM_F_REQUEST | flags;
