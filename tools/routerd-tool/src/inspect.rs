@@ -6,9 +6,10 @@
 //!
 //! Exit codes: 0 verified, 1 refused (the reason is printed), 2 usage or I/O error.
 
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
-use config::blob::MAGIC;
+use config::blob::{HEADER_LEN, MAGIC, MAX_PAYLOAD_LEN, SIGNATURE_LEN};
 use config::{Config, Mode, Verified, VerifyError, blob::Blob};
 use serde_json::json;
 
@@ -56,9 +57,9 @@ pub(crate) fn run(args: Args) -> i32 {
         Ok(trust) => trust,
         Err(e) => return usage(&e),
     };
-    let bytes = match std::fs::read(&args.input) {
-        Ok(bytes) if bytes.starts_with(&MAGIC) => bytes,
-        Ok(_) => match stored_blob(&args.input) {
+    let bytes = match read_blob_file(&args.input) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => match stored_blob(&args.input) {
             Ok(bytes) => bytes,
             Err(e) => {
                 return usage(&format!(
@@ -85,6 +86,20 @@ pub(crate) fn run(args: Args) -> i32 {
             1
         }
     }
+}
+
+/// The file's bytes when it starts like a blob; `None` for anything else (an image or a
+/// device is then read through its partition table, never whole).
+fn read_blob_file(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    let mut file = std::fs::File::open(path)?;
+    let mut magic = [0u8; 8];
+    if file.read_exact(&mut magic).is_err() || magic != MAGIC {
+        return Ok(None);
+    }
+    let mut bytes = magic.to_vec();
+    let limit = (HEADER_LEN + MAX_PAYLOAD_LEN + SIGNATURE_LEN) as u64;
+    file.take(limit).read_to_end(&mut bytes)?;
+    Ok(Some(bytes))
 }
 
 fn usage(message: &str) -> i32 {
