@@ -152,6 +152,8 @@ impl Speaker {
     /// OpenConfirm, keep the one opened by the side with the higher BGP identifier; if
     /// another is Established, close `id`.
     fn resolve_collision(&mut self, now: Instant, id: ConnId, remote_id: Ipv4Addr) {
+        // NOTE(unwrap): called from `apply`, which checked that `id` is open; `id` is
+        // only looked up again before it can be closed.
         let idx = self.conns[&id].peer;
         let others: Vec<ConnId> = self
             .peer(idx)
@@ -198,6 +200,7 @@ impl Speaker {
 
     /// A connection reached Established: the peer's routes may flow.
     fn session_up(&mut self, now: Instant, id: ConnId) {
+        // NOTE(unwrap): called from `apply`, which checked that `id` is open.
         let conn = &self.conns[&id];
         let (idx, local) = (conn.peer, conn.local);
         let Some(n) = conn.fsm.negotiated().copied() else {
