@@ -21,8 +21,9 @@ use super::update::write_len;
 /// Header, withdrawn routes length and total path attribute length.
 const FIXED: usize = super::types::HEADER_LEN + 4;
 
-/// Emits one UPDATE per chunk: `body(out, chunk)` writes from the withdrawn routes
-/// length on; `fits(used, item)` decides whether an item still fits.
+/// Cuts `items` into chunks whose encoded `size`s add up to at most `budget` octets and
+/// emits one UPDATE per chunk: `message(chunk, buf)` writes from the withdrawn routes
+/// length on. Stops early when a single item does not fit the budget.
 fn pack<T>(
     items: &[T],
     size: impl Fn(&T) -> usize,
