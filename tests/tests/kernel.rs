@@ -401,3 +401,33 @@ fn fib_rate() {
         );
     });
 }
+
+#[test]
+fn fib_programs_ipv6_routes_too() {
+    in_fresh_netns("kv6", "fib_programs_ipv6_routes_too", || {
+        underlay();
+        let rt = runtime();
+        let fib = rt.block_on(async { Fib::new(TABLE) }).expect("fib");
+        let prefix: IpNet = "2001:db8:77::5/128".parse().unwrap();
+        let report = rt.block_on(fib.apply(vec![RouteChange::Replace {
+            prefix,
+            next_hops: via("2001:db8::2", "kv0"),
+        }]));
+        assert!(report.failed.is_empty(), "{:?}", report.failed);
+        let shown = sh(&["ip", "-6", "route", "show", "table", "100", "proto", "bgp"]);
+        assert!(
+            shown.contains("2001:db8:77::5 via 2001:db8::2 dev kv0"),
+            "{shown}"
+        );
+        let routes = rt.block_on(fib.routes(TABLE, PROTOCOL_BGP)).unwrap();
+        assert_eq!(routes.len(), 1);
+        assert_eq!(routes[0].prefix, prefix);
+        let report = rt.block_on(fib.apply(vec![RouteChange::Delete { prefix }]));
+        assert!(report.failed.is_empty(), "{:?}", report.failed);
+        assert!(
+            sh(&["ip", "-6", "route", "show", "table", "100"])
+                .trim()
+                .is_empty()
+        );
+    });
+}
