@@ -20,15 +20,17 @@ use crate::provision::stored_blob;
 #[derive(clap::Args)]
 #[command(
     about = "Verify a signed config blob or image and print it",
-    long_about = "Verify a signed config blob, or the newest config in the `routerd-config` \
+    after_help = concat!(
+        "Verify a signed config blob, or the newest config in the `routerd-config` \
         partition of a disk image or block device, exactly as the router does at boot, then \
         print its mode, serial, signing key id, board and the configuration (secrets redacted).\n\n\
         On failure the reason is printed (e.g. `bad-signature`, `unknown-key`, `wrong-board`, \
         `truncated`) and the exit code is 1.",
-    after_help = "Examples:\n  \
+        "\n\nExamples:\n  \
         routerd-tool inspect leaf.blob --trust keys/owner.pub\n  \
         routerd-tool inspect disk.img --trust keys/owner.pub --json\n\n\
         Exit codes: 0 verified, 1 refused, 2 usage or I/O error."
+    )
 )]
 pub(crate) struct Args {
     /// A signed blob file, or a disk image / block device with a `routerd-config` partition.

@@ -20,13 +20,14 @@ use config::{KeyId, SigningKey, TrustedKey, TrustedKeys};
 #[derive(clap::Args)]
 #[command(
     about = "Create an owner key pair for signing configs",
-    long_about = "Create an owner key pair for signing configs.\n\n\
-        Writes DIR/owner.key (the ed25519 secret key, mode 0600) and DIR/owner.pub (the \
+    after_help = concat!(
+        "Writes DIR/owner.key (the ed25519 secret key, mode 0600) and DIR/owner.pub (the \
         public key). Both are one line of lowercase hexadecimal (64 digits). Keep owner.key \
         offline; put the contents of owner.pub into `trusted_keys` of every config and pass \
         the file to `routerd-tool inspect --trust`.",
-    after_help = "Example:\n  routerd-tool keygen --out ./keys\n  \
+        "\n\nExample:\n  routerd-tool keygen --out ./keys\n  \
         routerd-tool provision --config examples/leaf.toml --key ./keys/owner.key --out leaf.blob"
+    )
 )]
 pub(crate) struct Args {
     /// Directory to write owner.key and owner.pub into (created if missing).

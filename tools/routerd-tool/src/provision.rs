@@ -24,17 +24,19 @@ const CONFIG_PARTITION: &str = image_builder::layout::CONFIG_NAME;
 #[derive(clap::Args)]
 #[command(
     about = "Validate, sign and write a router config",
-    long_about = "Validate a TOML config, sign it with an owner key, and write the signed blob \
+    after_help = concat!(
+        "Validate a TOML config, sign it with an owner key, and write the signed blob \
         to a file (--out) or into the `routerd-config` partition of a disk image or block \
         device (--target).\n\n\
         Every problem in the config is reported with file:line:column, the field path and a fix. \
         --check only validates. --diff shows what changes against what the target (or the \
         existing --out file) holds, with secrets hidden.",
-    after_help = "Examples:\n  \
+        "\n\nExamples:\n  \
         routerd-tool provision --config leaf.toml --check\n  \
         routerd-tool provision --config leaf.toml --key keys/owner.key --out leaf.blob\n  \
         routerd-tool provision --config leaf.toml --key keys/owner.key --target disk.img --diff\n\n\
         Exit codes: 0 done, 1 config invalid or refused, 2 usage or I/O error."
+    )
 )]
 pub(crate) struct Args {
     /// The TOML config to sign (see docs/config.md and examples/*.toml).
