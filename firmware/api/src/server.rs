@@ -4,14 +4,16 @@
 //! reports bind errors at start), then spawn [`serve`]. Handlers only read the newest
 //! `Arc<Snapshot>` from the watch channel: they never wait for the core.
 //!
-//! Authentication: with [`Auth::BearerSha256`] every request must carry
-//! `Authorization: Bearer <token>` whose SHA-256 equals the configured hash (the config
-//! holds only the hash); anything else is answered `401` before a handler runs.
+//! Access control, before any handler runs: a source outside [`Access::allow_sources`]
+//! (when it is not empty) is answered `403`; with [`Auth::BearerSha256`] every request
+//! must carry `Authorization: Bearer <token>` whose SHA-256 equals the configured hash
+//! (the config holds only the hash), else `401`.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -32,6 +34,35 @@ pub enum Auth {
     BearerSha256([u8; 32]),
 }
 
+/// Who may call the API: sources and credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    /// Token check.
+    pub auth: Auth,
+    /// Source prefixes allowed to connect; empty means any source.
+    pub allow_sources: Vec<ipnet::IpNet>,
+}
+
+impl Access {
+    /// Any source, no token: only for development configs bound to loopback.
+    pub fn open() -> Access {
+        Access {
+            auth: Auth::Open,
+            allow_sources: Vec::new(),
+        }
+    }
+
+    fn source_allowed(&self, source: Option<SocketAddr>) -> bool {
+        if self.allow_sources.is_empty() {
+            return true;
+        }
+        source.is_some_and(|s| {
+            let ip = s.ip().to_canonical();
+            self.allow_sources.iter().any(|net| net.contains(&ip))
+        })
+    }
+}
+
 /// The server failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -45,13 +76,14 @@ struct AppState {
     snapshots: watch::Receiver<Arc<Snapshot>>,
 }
 
-/// The API's routes with authentication applied.
-pub fn router(snapshots: watch::Receiver<Arc<Snapshot>>, auth: Auth) -> Router {
-    let auth = Arc::new(auth);
+/// The API's routes with access control applied. Source filtering needs the peer
+/// address, which [`serve`] provides (`ConnectInfo`).
+pub fn router(snapshots: watch::Receiver<Arc<Snapshot>>, access: Access) -> Router {
+    let access = Arc::new(access);
     Router::new()
         .route("/v1/status", get(status))
         .route("/v1/peers", get(peers))
-        .layer(middleware::from_fn_with_state(auth, require_token))
+        .layer(middleware::from_fn_with_state(access, check_access))
         .with_state(AppState { snapshots })
 }
 
@@ -59,9 +91,10 @@ pub fn router(snapshots: watch::Receiver<Arc<Snapshot>>, auth: Auth) -> Router {
 pub async fn serve(
     listener: TcpListener,
     snapshots: watch::Receiver<Arc<Snapshot>>,
-    auth: Auth,
+    access: Access,
 ) -> Result<(), ServeError> {
-    axum::serve(listener, router(snapshots, auth)).await?;
+    let app = router(snapshots, access).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app).await?;
     Ok(())
 }
 
@@ -75,8 +108,15 @@ async fn peers(State(state): State<AppState>) -> Json<PeerList> {
     Json(snapshot.peer_list(Instant::now()))
 }
 
-async fn require_token(State(auth): State<Arc<Auth>>, request: Request, next: Next) -> Response {
-    match auth.as_ref() {
+async fn check_access(State(access): State<Arc<Access>>, request: Request, next: Next) -> Response {
+    let source = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    if !access.source_allowed(source) {
+        return (StatusCode::FORBIDDEN, "source address not allowed\n").into_response();
+    }
+    match &access.auth {
         Auth::Open => next.run(request).await,
         Auth::BearerSha256(expected) => {
             let presented = request

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use api::client::{Client, ClientError};
-use api::server::{Auth, serve, token_sha256};
+use api::server::{Access, Auth, serve, token_sha256};
 use api::{PeerSnapshot, Snapshot};
 use tokio::sync::watch;
 
@@ -35,13 +35,13 @@ fn snapshot(routes: u64) -> Snapshot {
 }
 
 /// Starts a server on an ephemeral loopback port; returns its URL and the publisher.
-fn start(rt: &tokio::runtime::Runtime, auth: Auth) -> (String, watch::Sender<Arc<Snapshot>>) {
+fn start(rt: &tokio::runtime::Runtime, access: Access) -> (String, watch::Sender<Arc<Snapshot>>) {
     let (tx, rx) = watch::channel(Arc::new(snapshot(0)));
     let listener = rt
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    rt.spawn(serve(listener, rx, auth));
+    rt.spawn(serve(listener, rx, access));
     (url, tx)
 }
 
@@ -52,7 +52,7 @@ fn serves_the_latest_published_snapshot() {
         .enable_all()
         .build()
         .unwrap();
-    let (url, tx) = start(&rt, Auth::Open);
+    let (url, tx) = start(&rt, Access::open());
     let client = Client::new(&url, None).unwrap();
     assert_eq!(client.status().unwrap().loc_rib_routes, 0);
     tx.send(Arc::new(snapshot(6))).unwrap();
@@ -74,7 +74,13 @@ fn bearer_token_is_required_when_configured() {
         .enable_all()
         .build()
         .unwrap();
-    let (url, _tx) = start(&rt, Auth::BearerSha256(token_sha256("s3cret")));
+    let (url, _tx) = start(
+        &rt,
+        Access {
+            auth: Auth::BearerSha256(token_sha256("s3cret")),
+            allow_sources: vec![],
+        },
+    );
     for token in [None, Some("wrong".to_string())] {
         match Client::new(&url, token).unwrap().status() {
             Err(ClientError::Status { status: 401, .. }) => {}
@@ -100,4 +106,28 @@ fn unreachable_router_is_reported() {
         client.status(),
         Err(ClientError::Unreachable { .. })
     ));
+}
+
+#[test]
+fn sources_outside_the_allowlist_are_refused() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let only_docs = Access {
+        auth: Auth::Open,
+        allow_sources: vec!["192.0.2.0/24".parse().unwrap()],
+    };
+    let (url, _tx) = start(&rt, only_docs);
+    match Client::new(&url, None).unwrap().status() {
+        Err(ClientError::Status { status: 403, .. }) => {}
+        other => panic!("expected 403, got {other:?}"),
+    }
+    let loopback = Access {
+        auth: Auth::Open,
+        allow_sources: vec!["127.0.0.0/8".parse().unwrap()],
+    };
+    let (url, _tx2) = start(&rt, loopback);
+    assert!(Client::new(&url, None).unwrap().status().is_ok());
 }

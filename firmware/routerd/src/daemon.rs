@@ -78,7 +78,7 @@ pub(crate) async fn run(
                 .await
                 .map_err(|source| StartError::Api { addr, source })?;
             tracing::info!(%addr, "status api listening");
-            let server = api::server::serve(listener, snapshots.clone(), api.auth.clone());
+            let server = api::server::serve(listener, snapshots.clone(), api.access.clone());
             background.spawn(async move {
                 if let Err(error) = server.await {
                     tracing::error!(%error, "status api stopped");

@@ -38,7 +38,7 @@ fn load(name: &str, text: &str, api_port: u16) -> RouterConfig {
     config.fib = None;
     config.api = Some(ApiSettings {
         binds: vec![([127, 0, 0, 1], api_port).into()],
-        auth: api::server::Auth::Open,
+        access: api::server::Access::open(),
     });
     config
 }

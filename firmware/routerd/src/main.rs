@@ -89,14 +89,15 @@ fn run(args: RunArgs) -> ExitCode {
         }
     };
     if let Some(bind) = args.api {
-        let auth = config
+        // The address changes; who may call (token, source allowlist) stays as configured.
+        let access = config
             .api
             .take()
-            .map(|a| a.auth)
-            .unwrap_or(api::server::Auth::Open);
+            .map(|a| a.access)
+            .unwrap_or_else(api::server::Access::open);
         config.api = Some(ApiSettings {
             binds: vec![bind],
-            auth,
+            access,
         });
     }
     let runtime = match tokio::runtime::Builder::new_current_thread()

@@ -46,8 +46,8 @@ impl Mode {
 pub(crate) struct ApiSettings {
     /// Addresses to serve on (at least one).
     pub(crate) binds: Vec<SocketAddr>,
-    /// Who may call it.
-    pub(crate) auth: api::server::Auth,
+    /// Who may call it (sources and token).
+    pub(crate) access: api::server::Access,
 }
 
 /// Everything the daemon needs to run, in the speaker's and kernel's terms.

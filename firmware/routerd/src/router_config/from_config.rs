@@ -147,12 +147,15 @@ pub(super) fn map(
     let api = match &config.api {
         Some(api) if !api.bind.is_empty() => Some(ApiSettings {
             binds: api.bind.clone(),
-            auth: api::server::Auth::BearerSha256(api.token_sha256.0),
+            access: api::server::Access {
+                auth: api::server::Auth::BearerSha256(api.token_sha256.0),
+                allow_sources: api.allow_sources.clone(),
+            },
         }),
         Some(_) => None,
         None => default_api.map(|bind| ApiSettings {
             binds: vec![bind],
-            auth: api::server::Auth::Open,
+            access: api::server::Access::open(),
         }),
     };
     Ok(RouterConfig {
