@@ -433,3 +433,47 @@ fn two_octet_aggregator_next_to_a_four_octet_path_round_trips() {
     Message::Update(update.clone()).emit(&EBGP2, &mut out);
     assert_eq!(Message::parse(&out, &EBGP2), Ok(Message::Update(update)));
 }
+
+#[test]
+fn med_local_pref_and_originator_id_of_wrong_length_are_treat_as_withdraw() {
+    let cases: [(&[u8], u8); 3] = [
+        (&[0x80, 4, 3, 0, 0, 1], type_code::MULTI_EXIT_DISC),
+        (&[0x40, 5, 5, 0, 0, 0, 0, 1], type_code::LOCAL_PREF),
+        (&[0x80, 9, 3, 192, 0, 2], type_code::ORIGINATOR_ID),
+    ];
+    for (attribute, code) in cases {
+        let attrs = cat(&[ORIGIN_IGP, AS_PATH_EMPTY, NEXT_HOP, attribute]);
+        let update = parse_update(&update_bytes(&attrs, NLRI_ONE), &IBGP4);
+        assert_eq!(update.treat_as_withdraw, Some(AttrError::BadLength(code)));
+    }
+}
+
+#[test]
+fn as4_aggregator_of_wrong_length_is_discarded() {
+    let attrs = cat(&[
+        ORIGIN_IGP,
+        &as_path2(&[65001]),
+        NEXT_HOP,
+        &[0xc0, 18, 6, 0, 0, 192, 0, 2, 9],
+    ]);
+    let update = parse_update(&update_bytes(&attrs, NLRI_ONE), &EBGP2);
+    assert_eq!(
+        update.discarded,
+        vec![(
+            type_code::AS4_AGGREGATOR,
+            AttrError::BadLength(type_code::AS4_AGGREGATOR)
+        )]
+    );
+    assert_eq!(update.treat_as_withdraw, None);
+}
+
+#[test]
+fn mp_reach_for_another_family_is_ignored() {
+    // AFI 25 (L2VPN), SAFI 65 (VPLS): not negotiated here, so not read.
+    let mp = [0x80, 14, 11, 0, 25, 65, 4, 192, 0, 2, 1, 0, 8, 1];
+    let attrs = cat(&[ORIGIN_IGP, AS_PATH_EMPTY, &mp]);
+    let update = parse_update(&update_bytes(&attrs, &[]), &IBGP4);
+    assert_eq!(update.attrs.mp_reach, None);
+    assert!(update.nlri.is_empty());
+    assert_eq!(update.treat_as_withdraw, None);
+}

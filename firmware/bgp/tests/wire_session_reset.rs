@@ -233,3 +233,34 @@ fn unrecognized_well_known_attribute_ends_the_session() {
     );
     assert_eq!(error.notification.data, vec![0x40, 99, 0]);
 }
+
+#[test]
+fn open_with_zero_bgp_identifier_is_bad_bgp_identifier() {
+    let mut body = open_body(4, 90, &[]);
+    body[5..9].copy_from_slice(&[0, 0, 0, 0]);
+    assert_eq!(
+        notification_of(Message::parse(&message(1, &body), &IBGP4)),
+        (code::OPEN_MESSAGE, open::BAD_BGP_IDENTIFIER)
+    );
+}
+
+#[test]
+fn open_capability_overrunning_its_parameter_is_open_message_error() {
+    // Capabilities parameter of 3 octets holding a capability that claims 4.
+    assert_eq!(
+        notification_of(Message::parse(
+            &message(1, &open_body(4, 90, &[2, 3, 65, 4, 0])),
+            &IBGP4
+        )),
+        (code::OPEN_MESSAGE, open::UNSPECIFIC)
+    );
+}
+
+#[test]
+fn mp_reach_with_wrong_flags_is_optional_attribute_error() {
+    let attrs = cat(&[ORIGIN_IGP, AS_PATH_EMPTY, &[0xc0, 14, 5, 0, 2, 1, 0, 0]]);
+    assert_eq!(
+        notification_of(Message::parse(&update_bytes(&attrs, &[]), &IBGP4)),
+        (code::UPDATE_MESSAGE, update::OPTIONAL_ATTRIBUTE_ERROR)
+    );
+}
