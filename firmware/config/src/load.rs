@@ -66,13 +66,20 @@ fn syntax_message(message: &str) -> String {
 
 /// Turns a serde/toml message into a problem and a fix.
 fn explain(message: &str) -> (String, String) {
-    let problem = message.trim().trim_end_matches('.').to_string();
+    let mut problem = message.trim().trim_end_matches('.').to_string();
+    // heapless: "invalid length 18, expected a string no more than 15 bytes long"
+    if let Some(rest) = problem.strip_prefix("invalid length ")
+        && let Some((len, expected)) = rest.split_once(", expected a string no more than ")
+        && let Some(max) = expected.strip_suffix(" bytes long")
+    {
+        problem = format!("the value is {len} bytes long; at most {max} bytes fit");
+    }
     let fix = if problem.starts_with("unknown field") {
         "remove the key or correct its spelling".to_string()
     } else if let Some(rest) = problem.strip_prefix("missing field `") {
         let field = rest.split('`').next().unwrap_or("");
         format!("add `{field} = ...` to this table (see docs/config.md)")
-    } else if problem.contains("no more than") {
+    } else if problem.contains("bytes fit") {
         "shorten the value to the stated limit".to_string()
     } else if problem.starts_with("unknown variant") {
         "use one of the listed values".to_string()
