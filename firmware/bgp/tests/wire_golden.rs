@@ -277,3 +277,37 @@ fn update_end_of_rib_ipv4_golden() {
         Message::Update(Update::default()),
     );
 }
+
+#[test]
+fn end_of_rib_markers_golden() {
+    use bgp::wire::{emit_end_of_rib, end_of_rib_family};
+    let cases = [
+        (Afi::Ipv4, "0017 02 0000 0000"),
+        (Afi::Ipv6, "001d 02 0000 0006 80 0f 03 0002 01"),
+    ];
+    for (afi, text) in cases {
+        let bytes = hex(&format!("{MARKER}{text}"));
+        let mut emitted = Vec::new();
+        emit_end_of_rib(afi, Safi::Unicast, &mut emitted);
+        assert_eq!(hex_string(&emitted), hex_string(&bytes));
+        assert_eq!(end_of_rib_family(&bytes), Some((afi, Safi::Unicast)));
+        // Both parse to an empty UPDATE; only the bytes tell the family.
+        assert_eq!(
+            Message::parse(&bytes, &IBGP4),
+            Ok(Message::Update(Update::default()))
+        );
+    }
+    // The extended-length form of the same attribute is recognised too.
+    let extended = hex(&format!("{MARKER} 001e 02 0000 0007 90 0f 0003 0002 01"));
+    assert_eq!(
+        end_of_rib_family(&extended),
+        Some((Afi::Ipv6, Safi::Unicast))
+    );
+    // An UPDATE that withdraws something is not a marker.
+    let withdrawal = hex(&format!(
+        "{MARKER} 0020 02 0000 0009 80 0f 06 0002 01 10 2001"
+    ));
+    assert_eq!(end_of_rib_family(&withdrawal), None);
+    let keepalive = hex(&format!("{MARKER} 0013 04"));
+    assert_eq!(end_of_rib_family(&keepalive), None);
+}

@@ -21,10 +21,11 @@
 //! Submodules: `header` (marker, length, type), `open` (OPEN and capabilities),
 //! `update` (UPDATE framing), `attribute` (path attributes and RFC 7606 outcomes),
 //! `nlri` (prefix encoding), `notification` (NOTIFICATION and ROUTE-REFRESH), `error`
-//! (NOTIFICATION codes and subcodes), `pack` (Adj-RIB-Out packing), `family` (AFI/SAFI
-//! numbers).
+//! (NOTIFICATION codes and subcodes), `pack` (Adj-RIB-Out packing), `end_of_rib`
+//! (RFC 4724 markers), `family` (AFI/SAFI numbers).
 
 mod attribute;
+mod end_of_rib;
 pub mod error;
 mod family;
 pub mod header;
@@ -36,6 +37,7 @@ mod types;
 mod update;
 
 pub use attribute::{flag, type_code};
+pub use end_of_rib::{emit_end_of_rib, end_of_rib_family};
 pub use pack::{pack_updates, pack_updates_v6, pack_withdrawals, pack_withdrawals_v6};
 pub use types::*;
 
