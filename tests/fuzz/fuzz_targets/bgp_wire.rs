@@ -15,6 +15,7 @@ pub fn ctx_from(byte: u8) -> ParseCtx {
 /// Parses `bytes`; when they parse, checks that emitting is a fixed point.
 pub fn check(bytes: &[u8], ctx: &ParseCtx) {
     let _ = bgp::wire::frame_len(bytes);
+    let _ = bgp::wire::end_of_rib_family(bytes);
     let Ok(message) = Message::parse(bytes, ctx) else {
         return;
     };
