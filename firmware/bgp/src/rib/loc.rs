@@ -1,8 +1,8 @@
 //! Loc-RIB: every accepted path of every prefix, best path first.
 //!
 //! Contract: after any [`LocRib::update`], the first path of a prefix is its best path.
-//! A prefix whose best path (source or attribute set) changed is queued for export
-//! ([`LocRib::take_changed`]); a prefix whose forwarding part changed (the next hops of
+//! A prefix whose best path (source or attribute set) changed is queued for export with
+//! its new best path ([`LocRib::take_changed`]), so export needs no second lookup; a prefix whose forwarding part changed (the next hops of
 //! the best path, and of the equally good ones with multipath) is queued as a
 //! [`FibChange`] ([`LocRib::take_fib`]). Locally originated best paths are not
 //! forwarding entries.
@@ -70,7 +70,7 @@ pub struct LocRib {
     dests: HashMap<IpNet, Paths>,
     sources: Vec<Option<SourceInfo>>,
     multipath: bool,
-    changed: Vec<IpNet>,
+    changed: Vec<(IpNet, Option<Path>)>,
     fib: Vec<FibChange>,
 }
 
@@ -210,7 +210,8 @@ impl LocRib {
             .as_ref()
             .map_or(Forwarding::None, |p| self.forwarding(p.as_slice()));
         if old_best != new_best {
-            self.changed.push(prefix);
+            let best = new_entry.as_ref().map(|p| p.as_slice()[0].clone());
+            self.changed.push((prefix, best));
         }
         if old_fwd != new_fwd {
             self.fib.push(match new_fwd {
@@ -256,8 +257,9 @@ impl LocRib {
             .collect()
     }
 
-    /// Prefixes whose best path changed since the last call (may repeat a prefix).
-    pub fn take_changed(&mut self) -> Vec<IpNet> {
+    /// Prefixes whose best path changed since the last call, each with its new best path
+    /// (`None`: no path left). A prefix may repeat; the last entry is current.
+    pub fn take_changed(&mut self) -> Vec<(IpNet, Option<Path>)> {
         std::mem::take(&mut self.changed)
     }
 
@@ -382,7 +384,13 @@ mod tests {
         let p: IpNet = "203.0.113.0/24".parse().unwrap();
         r.update(p, SourceId::LOCAL, Some(attrs(9, 100)));
         assert!(r.take_fib().is_empty());
-        assert_eq!(r.take_changed(), vec![p]);
+        let changed = r.take_changed();
+        assert_eq!(changed.len(), 1);
+        assert_eq!(changed[0].0, p);
+        assert_eq!(
+            changed[0].1.as_ref().map(|b| b.source),
+            Some(SourceId::LOCAL)
+        );
         // A learned path that loses to the local one changes nothing.
         r.update(p, SourceId(1), Some(attrs(1, 100)));
         assert!(r.take_fib().is_empty() && r.take_changed().is_empty());

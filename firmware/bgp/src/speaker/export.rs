@@ -18,6 +18,7 @@ use ipnet::IpNet;
 use crate::policy::Outcome;
 use crate::reflect::{Role, may_advertise, reflected, set_next_hop, to_external, to_internal};
 use crate::rib::adj_out::Batch;
+use crate::rib::loc::Path;
 use crate::rib::{Attrs, SourceId};
 use crate::speaker::{Output, Speaker};
 use crate::wire::{self, Afi, Message, RouteRefresh, Update};
@@ -39,10 +40,17 @@ impl Speaker {
                     .is_some_and(|p| p.established.is_some())
             })
             .collect();
-        for &idx in &established {
-            if !changed.is_empty() {
-                self.stage(idx, &changed);
+        if !changed.is_empty() && !established.is_empty() {
+            // Prefix by prefix, every peer: the best path is still in cache.
+            let mut memos: Vec<Memo> = established.iter().map(|_| Memo::new()).collect();
+            for (prefix, best) in &changed {
+                for (memo, &idx) in memos.iter_mut().zip(&established) {
+                    let attrs = self.export_path(idx, prefix, best.as_ref(), memo);
+                    self.peer_mut(idx).adj_out.stage(*prefix, attrs);
+                }
             }
+        }
+        for &idx in &established {
             let p = self.peer_mut(idx);
             if p.adj_out.has_pending() {
                 let batch = p.adj_out.take_batch();
@@ -54,20 +62,24 @@ impl Speaker {
 
     /// Stage every prefix of the Loc-RIB for a peer (session up, export policy change).
     pub(super) fn export_full(&mut self, idx: usize) {
-        let prefixes: Vec<IpNet> = self.loc.iter_best().map(|(p, _)| *p).collect();
-        self.stage(idx, &prefixes);
-    }
-
-    fn stage(&mut self, idx: usize, prefixes: &[IpNet]) {
+        let table: Vec<(IpNet, Path)> =
+            self.loc.iter_best().map(|(k, p)| (*k, p.clone())).collect();
         let mut memo = Memo::new();
-        for prefix in prefixes {
-            let attrs = self.export_for(idx, prefix, &mut memo);
+        for (prefix, best) in &table {
+            let attrs = self.export_path(idx, prefix, Some(best), &mut memo);
             self.peer_mut(idx).adj_out.stage(*prefix, attrs);
         }
     }
 
-    /// What `prefix` should look like at peer `idx` (`None`: not advertised).
-    fn export_for(&mut self, idx: usize, prefix: &IpNet, memo: &mut Memo) -> Option<Attrs> {
+    /// What `prefix`, whose best path is `best`, should look like at peer `idx`
+    /// (`None`: not advertised).
+    fn export_path(
+        &mut self,
+        idx: usize,
+        prefix: &IpNet,
+        best: Option<&Path>,
+        memo: &mut Memo,
+    ) -> Option<Attrs> {
         let cluster = self.cluster_id().unwrap_or(self.config.router_id);
         let Speaker {
             peers,
@@ -82,7 +94,7 @@ impl Speaker {
             IpNet::V4(_) => n.ipv4,
             IpNet::V6(_) => n.ipv6,
         };
-        let best = loc.best(prefix)?;
+        let best = best?;
         if !family_ok || best.source == SourceId(idx as u32 + 1) {
             return None;
         }
