@@ -9,7 +9,7 @@
 //!  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //! ```
 //!
-//! Invariant: [`check`] accepts a header only when the marker is all ones, the length is
+//! Invariant: the header check accepts a header only when the marker is all ones, the length is
 //! within the bounds of its type and the type is known; a message body handed to the
 //! per-type parsers is therefore never shorter than that type's fixed part.
 
