@@ -297,6 +297,65 @@ fn keygen_provision_inspect_and_refusals() {
 }
 
 #[test]
+fn image_with_a_bare_blob_in_slot_a_inspects_and_takes_the_next_config_in_slot_b() {
+    let dir = Scratch::new();
+    let keys = dir.path("keys");
+    assert_eq!(tool(&[&"keygen", &"--out", &keys]).code, 0);
+    let public = std::fs::read_to_string(keys.join("owner.pub"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let key = keys.join("owner.key");
+    let trust = keys.join("owner.pub");
+    let rr = example(&dir, "rr.toml", &public);
+    let blob = dir.path("rr.blob");
+    let args: [&dyn AsRef<std::ffi::OsStr>; 9] = [
+        &"provision",
+        &"--config",
+        &rr,
+        &"--key",
+        &key,
+        &"--out",
+        &blob,
+        &"--serial",
+        &"3",
+    ];
+    assert_eq!(tool(&args).code, 0);
+
+    // What `routerd-tool image build --config` does: the bare blob at the start of slot A.
+    let image = dir.path("disk.img");
+    disk_image(&image);
+    let (offset, _) = image_builder::layout::find_partition(&image, "routerd-config")
+        .unwrap()
+        .unwrap();
+    use std::io::{Seek, SeekFrom, Write};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&image)
+        .unwrap();
+    file.seek(SeekFrom::Start(offset)).unwrap();
+    file.write_all(&std::fs::read(&blob).unwrap()).unwrap();
+    drop(file);
+
+    let v = json(&tool(&[&"inspect", &image, &"--trust", &trust, &"--json"]).stdout);
+    assert_eq!(v["verified"], true);
+    assert_eq!(v["serial"], 3);
+    let out = tool(&[
+        &"provision",
+        &"--config",
+        &rr,
+        &"--key",
+        &key,
+        &"--target",
+        &image,
+    ]);
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.contains("slot B"), "{}", out.stdout);
+    let v = json(&tool(&[&"inspect", &image, &"--trust", &trust, &"--json"]).stdout);
+    assert!(v["serial"].as_u64().unwrap() > 3);
+}
+
+#[test]
 fn provision_into_a_disk_image_uses_ab_slots() {
     let dir = Scratch::new();
     let keys = dir.path("keys");
