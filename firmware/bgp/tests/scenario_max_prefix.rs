@@ -97,3 +97,31 @@ fn warn_keeps_the_session_and_the_routes() {
     );
     assert!(!n.raw_closed.contains(&c));
 }
+
+#[test]
+fn dynamic_peer_over_the_limit_is_held_down() {
+    let mut n = Net::new();
+    let rr = n.add("rr", RR, Some(RR));
+    let mut range = client_range("leaves", "10.0.0.0/24", 8);
+    range.template.max_prefix = Some((10, MaxPrefixAction::Shutdown(Duration::from_secs(60))));
+    n.input(rr, Input::AddRange(range));
+    let c = n.raw_session(PEER, rr);
+    n.raw_send(c, &raw_update(&raw_attrs(PEER), &hosts(11)));
+    assert!(n.raw_closed.contains(&c));
+    assert!(
+        n.nodes[rr].speaker.peers().is_empty(),
+        "dynamic peer removed"
+    );
+    assert_eq!(n.nodes[rr].speaker.loc_rib_len(), 0);
+    n.advance(Duration::from_secs(59));
+    let early = n.raw_connect(IpAddr::V4(PEER), rr);
+    assert!(n.raw_closed.contains(&early));
+    assert_eq!(
+        n.nodes[rr].speaker.refusals(),
+        vec![("peer-idle".to_string(), 1)]
+    );
+    n.advance(Duration::from_secs(2));
+    let c = n.raw_session(PEER, rr);
+    n.raw_send(c, &raw_update(&raw_attrs(PEER), &hosts(3)));
+    assert_eq!(n.nodes[rr].speaker.loc_rib_len(), 3);
+}

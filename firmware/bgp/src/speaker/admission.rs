@@ -3,7 +3,8 @@
 //!
 //! Rules, in order: a source that is one of the router's own addresses is refused
 //! (`local-address`); nothing is admitted after shutdown (`shutting-down`); a configured
-//! peer waiting out its idle-hold time refuses (`peer-idle`); an unknown source must be
+//! peer waiting out its idle-hold time, or a dynamic source held down after a max-prefix
+//! shutdown, is refused (`peer-idle`); an unknown source must be
 //! inside a range (`no-matching-range`, the most specific range wins) that is not full
 //! (`range-full`). Every refusal is counted by reason, reported as
 //! [`Event::Refused`], answered with Cease/Connection Rejected and closed.
@@ -61,6 +62,10 @@ impl Speaker {
         }
         if self.shut_down {
             return self.refuse(conn, remote, "shutting-down");
+        }
+        self.held_down.retain(|_, until| *until > now);
+        if self.held_down.contains_key(&ip) {
+            return self.refuse(conn, remote, "peer-idle");
         }
         if let Some(&idx) = self.by_addr.get(&ip) {
             if self.peer(idx).idle_until.is_some() {

@@ -265,6 +265,10 @@ impl Speaker {
         let p = self.peer_mut(idx);
         if p.conns.is_empty() {
             if p.dynamic.is_some() {
+                if let CloseKind::MaxPrefix(d) = kind {
+                    let addr = p.config.remote;
+                    self.held_down.insert(addr, now + d);
+                }
                 self.drop_peer(idx);
                 return;
             }

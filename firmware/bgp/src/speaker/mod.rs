@@ -312,6 +312,8 @@ pub struct Speaker {
     conns: HashMap<ConnId, conns::Conn>,
     ranges: Vec<admission::Range>,
     dynamic_policies: HashMap<IpAddr, Policy>,
+    /// Dynamic sources refused until the given time (after a max-prefix shutdown).
+    held_down: HashMap<IpAddr, Instant>,
     refusals: BTreeMap<String, u64>,
     interner: Interner,
     loc: LocRib,
@@ -342,6 +344,7 @@ impl Speaker {
             conns: HashMap::new(),
             ranges: Vec::new(),
             dynamic_policies: HashMap::new(),
+            held_down: HashMap::new(),
             refusals: BTreeMap::new(),
             interner: Interner::new(),
             loc,
