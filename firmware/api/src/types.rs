@@ -20,6 +20,13 @@ pub struct Snapshot {
     pub router_id: Ipv4Addr,
     /// Local AS.
     pub local_as: u32,
+    /// How the running config was verified (`signed by KEY, serial N` or
+    /// `unsigned development config`).
+    #[serde(default)]
+    pub config: String,
+    /// Serial of the running config blob (0 for a development config).
+    #[serde(default)]
+    pub config_serial: u64,
     /// Seconds since the daemon started, at publication time.
     pub uptime_secs: u64,
     /// Prefixes in the Loc-RIB.
@@ -79,6 +86,12 @@ pub struct Status {
     pub router_id: Ipv4Addr,
     /// Local AS.
     pub local_as: u32,
+    /// How the running config was verified.
+    #[serde(default)]
+    pub config: String,
+    /// Serial of the running config blob (0 for a development config).
+    #[serde(default)]
+    pub config_serial: u64,
     /// Seconds since the daemon started.
     pub uptime_secs: u64,
     /// Prefixes in the Loc-RIB.
@@ -117,6 +130,8 @@ impl Snapshot {
             mode: self.mode.clone(),
             router_id: self.router_id,
             local_as: self.local_as,
+            config: self.config.clone(),
+            config_serial: self.config_serial,
             uptime_secs: self.uptime_secs + self.age_secs(now),
             loc_rib_routes: self.loc_rib_routes,
             peers_total: self.peers.len(),
@@ -165,6 +180,8 @@ mod tests {
             mode: "rr".into(),
             router_id: Ipv4Addr::new(192, 0, 2, 1),
             local_as: 65000,
+            config: "signed by 0011223344556677, serial 3".into(),
+            config_serial: 3,
             uptime_secs: 10,
             loc_rib_routes: 6,
             peers: vec![

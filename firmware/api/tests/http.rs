@@ -15,6 +15,8 @@ fn snapshot(routes: u64) -> Snapshot {
         mode: "rr".into(),
         router_id: Ipv4Addr::new(192, 0, 2, 1),
         local_as: 65000,
+        config: "unsigned development config".into(),
+        config_serial: 0,
         uptime_secs: 1,
         loc_rib_routes: routes,
         peers: vec![PeerSnapshot {

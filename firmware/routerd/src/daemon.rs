@@ -65,11 +65,7 @@ pub(crate) async fn run(
         Some(settings) => Some(FibHandle::start(settings).await?),
         None => None,
     };
-    let (status, snapshots) = StatusPublisher::new(
-        config.mode.as_str(),
-        config.speaker.router_id,
-        config.speaker.local_as,
-    );
+    let (status, snapshots) = StatusPublisher::new(&config);
     // Listeners and API servers, stopped when the loop ends.
     let mut background = tokio::task::JoinSet::new();
     if let Some(api) = &config.api {

@@ -42,18 +42,32 @@ enum Command {
     /// Run the router with a configuration until SIGTERM or SIGINT.
     #[command(after_help = "Examples:\n  \
 routerd run --config examples/rr.toml   (schema: docs/config.md)\n  \
-routerd run --config leaf.toml --api 127.0.0.1:7180\n\n\
+routerd run --config leaf.toml --api 127.0.0.1:7180\n  \
+routerd run --config-blob leaf.blob --trust owner.pub\n\n\
 Then: routerd-tool peers --router http://127.0.0.1:7179")]
     Run(RunArgs),
 }
 
 #[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["config", "config_blob"])))]
 struct RunArgs {
-    /// TOML development configuration (validated exactly like a signed config).
+    /// TOML development configuration (validated exactly like a signed config; the
+    /// status API defaults to 127.0.0.1:7179 without a token).
     #[arg(long, value_name = "FILE.toml")]
-    config: PathBuf,
-    /// Serve the status API on this address instead of the configured one
-    /// (a config without an [api] section serves it on 127.0.0.1:7179 without a token).
+    config: Option<PathBuf>,
+    /// Signed config blob (`routerd-tool provision --out`); needs --trust.
+    #[arg(long, value_name = "BLOB", requires = "trust")]
+    config_blob: Option<PathBuf>,
+    /// Public keys allowed to sign the blob, one hex key per line (`owner.pub`).
+    #[arg(long, value_name = "PUBKEYS", requires = "config_blob")]
+    trust: Option<PathBuf>,
+    /// This device's board string: a blob signed for another board is refused
+    /// (default: the blob's own board, i.e. no board check on a plain host).
+    #[arg(long, value_name = "NAME", requires = "config_blob")]
+    board: Option<String>,
+    /// Serve the status API on this address instead of the configured one (a TOML
+    /// development config without [api] serves it on 127.0.0.1:7179 without a token; a
+    /// signed config serves it only where its [api] section says).
     #[arg(long, value_name = "ADDR:PORT")]
     api: Option<SocketAddr>,
 }
@@ -81,8 +95,24 @@ fn init_logging() {
 }
 
 fn run(args: RunArgs) -> ExitCode {
-    let mut config = match load_config(&ConfigSource::TomlFile(args.config)) {
-        Ok(c) => c,
+    let source = match (args.config, args.config_blob, args.trust) {
+        (Some(path), _, _) => ConfigSource::TomlFile(path),
+        (None, Some(blob), Some(trust)) => ConfigSource::SignedBlob {
+            blob,
+            trust,
+            board: args.board,
+        },
+        // clap's argument groups make these unreachable; say so instead of panicking.
+        _ => {
+            eprintln!("error: give --config FILE.toml or --config-blob BLOB --trust PUBKEYS");
+            return ExitCode::from(2);
+        }
+    };
+    let mut config = match load_config(&source) {
+        Ok(c) => {
+            tracing::info!(config = %c.provenance, "configuration loaded");
+            c
+        }
         Err(e) => {
             tracing::error!("{e}; not starting");
             return ExitCode::FAILURE;

@@ -6,7 +6,6 @@
 //! peer event happened; otherwise at most once per [`PUBLISH_INTERVAL`], the core calling
 //! [`StatusPublisher::tick`] on that interval.
 
-use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,46 +14,43 @@ use bgp::Speaker;
 use bgp::speaker::PeerStatus;
 use tokio::sync::watch;
 
+use crate::router_config::RouterConfig;
+
 /// Longest time a published snapshot lags behind the speaker.
 pub(crate) const PUBLISH_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Builds and publishes snapshots.
 pub(crate) struct StatusPublisher {
     tx: watch::Sender<Arc<Snapshot>>,
+    /// The fields that never change while running (identity, config), peers empty.
+    identity: Snapshot,
     started: Instant,
-    mode: String,
-    router_id: Ipv4Addr,
-    local_as: u32,
     last: Instant,
     dirty: bool,
 }
 
 impl StatusPublisher {
     /// A publisher with an empty first snapshot; the receiver goes to the API server.
-    pub(crate) fn new(
-        mode: &str,
-        router_id: Ipv4Addr,
-        local_as: u32,
-    ) -> (StatusPublisher, watch::Receiver<Arc<Snapshot>>) {
+    pub(crate) fn new(config: &RouterConfig) -> (StatusPublisher, watch::Receiver<Arc<Snapshot>>) {
         let now = Instant::now();
-        let first = Snapshot {
+        let identity = Snapshot {
             version: env!("CARGO_PKG_VERSION").to_string(),
-            mode: mode.to_string(),
-            router_id,
-            local_as,
+            mode: config.mode.as_str().to_string(),
+            router_id: config.speaker.router_id,
+            local_as: config.speaker.local_as,
+            config: config.provenance.clone(),
+            config_serial: config.serial,
             uptime_secs: 0,
             loc_rib_routes: 0,
             peers: Vec::new(),
             refused_connections: Vec::new(),
             taken_at: Some(now),
         };
-        let (tx, rx) = watch::channel(Arc::new(first));
+        let (tx, rx) = watch::channel(Arc::new(identity.clone()));
         let publisher = StatusPublisher {
             tx,
+            identity,
             started: now,
-            mode: mode.to_string(),
-            router_id,
-            local_as,
             last: now,
             dirty: false,
         };
@@ -81,10 +77,6 @@ impl StatusPublisher {
     pub(crate) fn publish(&mut self, speaker: &Speaker) {
         let now = Instant::now();
         let snapshot = Snapshot {
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            mode: self.mode.clone(),
-            router_id: self.router_id,
-            local_as: self.local_as,
             uptime_secs: now.duration_since(self.started).as_secs(),
             loc_rib_routes: speaker.loc_rib_len() as u64,
             peers: speaker.peers().into_iter().map(peer_snapshot).collect(),
@@ -94,6 +86,7 @@ impl StatusPublisher {
                 .map(|(reason, count)| RejectCount { reason, count })
                 .collect(),
             taken_at: Some(now),
+            ..self.identity.clone()
         };
         self.tx.send_replace(Arc::new(snapshot));
         self.last = now;

@@ -70,6 +70,7 @@ pub(crate) fn run(args: Args) -> i32 {
             println!("version     {}", s.version);
             println!("mode        {}", s.mode);
             println!("router id   {} (AS {})", s.router_id, s.local_as);
+            println!("config      {}", s.config);
             println!("uptime      {}s", s.uptime_secs);
             println!("routes      {}", s.loc_rib_routes);
             println!(

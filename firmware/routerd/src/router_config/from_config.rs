@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use bgp::policy::{CommunityMatch, Match, Modification, Policy, PrefixRange, Rule, Verdict};
 use bgp::speaker::{DynamicRange, MaxPrefixAction, PeerConfig, PeerKind, SpeakerConfig};
-use config::{Action, Config, Mode as ConfigMode, PeerTemplate};
+use config::{Action, Config, Mode as ConfigMode, PeerTemplate, Verified};
 use ipnet::IpNet;
 
 use super::{ApiSettings, LoadError, Mode, RouterConfig};
@@ -36,16 +36,17 @@ pub(crate) const CONNECT_RETRY: Duration = Duration::from_secs(5);
 /// Parses, validates and maps a TOML development config.
 pub(super) fn from_toml(text: &str, file_name: &str) -> Result<RouterConfig, LoadError> {
     let config =
-        config::load_toml(text, file_name).map_err(|e| LoadError::Invalid(e.to_string()))?;
+        config::development(text, file_name).map_err(|e| LoadError::Invalid(e.to_string()))?;
     map(&config, Some(DEV_API_ADDR))
 }
 
-/// Maps a validated config. `default_api` is where the API listens when the config has
+/// Maps a verified config. `default_api` is where the API listens when the config has
 /// no `[api]` section (`None`: off).
 pub(super) fn map(
-    config: &Config,
+    verified: &Verified<Config>,
     default_api: Option<SocketAddr>,
 ) -> Result<RouterConfig, LoadError> {
+    let config: &Config = verified;
     let bgp = &config.bgp;
     let policies: HashMap<&str, &config::Policy> =
         bgp.policies.iter().map(|p| (p.name.as_str(), p)).collect();
@@ -180,6 +181,8 @@ pub(super) fn map(
             device: bgp.kernel_device.as_ref().map(|d| d.as_str().to_string()),
         }),
         api,
+        provenance: verified.provenance().to_string(),
+        serial: verified.serial(),
     })
 }
 
