@@ -214,3 +214,36 @@ fn ipv4_mapped_sources_from_a_dual_stack_listener_match_ipv4_ranges() {
     );
     assert!(n.nodes[rr].speaker.refusals().is_empty());
 }
+
+#[test]
+fn configuring_a_dynamic_peer_statically_replaces_it() {
+    let mut n = Net::new();
+    let rr = n.add("rr", RR, Some(RR));
+    n.input(
+        rr,
+        Input::AddRange(client_range("leaves", "10.0.0.0/24", 8)),
+    );
+    let c = n.raw_session(peer(1), rr);
+    n.raw_send(
+        c,
+        &raw_update(&raw_attrs(peer(1)), &[(Ipv4Addr::new(198, 51, 100, 1), 32)]),
+    );
+    assert_eq!(n.nodes[rr].speaker.loc_rib_len(), 1);
+    let cfg = bgp::speaker::PeerConfig {
+        passive: true,
+        ..ibgp(IpAddr::V4(peer(1)))
+    };
+    n.input(rr, Input::AddPeer(cfg));
+    assert!(n.raw_closed.contains(&c), "dynamic session closed");
+    assert_eq!(n.nodes[rr].speaker.loc_rib_len(), 0);
+    let peers = n.nodes[rr].speaker.peers();
+    assert_eq!(peers.len(), 1);
+    assert_eq!(peers[0].dynamic, None);
+    // The configured peer can connect right away.
+    let c = n.raw_session(peer(1), rr);
+    n.raw_send(
+        c,
+        &raw_update(&raw_attrs(peer(1)), &[(Ipv4Addr::new(198, 51, 100, 1), 32)]),
+    );
+    assert_eq!(n.nodes[rr].speaker.loc_rib_len(), 1);
+}

@@ -58,6 +58,10 @@ impl Speaker {
         local: SocketAddr,
         dir: Direction,
     ) {
+        if self.conns.contains_key(&id) {
+            // The daemon reused an id that is still open: ignore the duplicate.
+            return;
+        }
         let (local_as, router_id) = (self.config.local_as, self.config.router_id);
         let p = self.peer_mut(idx);
         let side = p.local_side(local_as, router_id);

@@ -72,6 +72,16 @@ impl Speaker {
     }
 
     pub(super) fn add_peer(&mut self, now: Instant, cfg: PeerConfig) {
+        // A dynamic peer at this address gives way to the configured one.
+        if let Some(&idx) = self.by_addr.get(&cfg.remote)
+            && self.peer(idx).dynamic.is_some()
+        {
+            let reason = "peer configured statically";
+            self.close_all(now, idx, codes::CEASE_CONFIG_CHANGE, reason);
+            if self.peers[idx].is_some() {
+                self.drop_peer(idx);
+            }
+        }
         let Some(&idx) = self.by_addr.get(&cfg.remote) else {
             let peer = Peer::new(cfg.clone(), cfg.import.clone(), None, self.backoff);
             let idx = self.insert_peer(peer);
