@@ -13,29 +13,46 @@ use crate::lab::Proc;
 /// Where routerd's status API listens inside the namespace.
 const API: &str = "127.0.0.1:7179";
 
-/// The route-reflector config for the benchmark.
+/// The route-reflector config for the benchmark: one dynamic range of RR clients, no
+/// policy, and the enrollment service an RR config requires (unused here). routerd
+/// programs the routes it learns into kernel table 200 of its namespace; the other
+/// daemons run without kernel sync.
 pub(super) fn config(s: &RrSetup<'_>) -> String {
     let (rr, range) = (s.rr, s.range);
     let max_peers = (s.max_peers + 16).clamp(16, 4096);
     format!(
-        r#"# bgp-bench route reflector
-trusted_keys = ["a44f7370a8216e2b623e3e165439f862b3b56985657ddc5bbeb4ee8fc3203b79"]
+        r#"# bgp-bench route reflector (development config, never signed)
+# RFC 8032 test vector 1 public key: no blob signed by it is ever used.
+trusted_keys = ["d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"]
 
 [node]
 name = "bench-rr"
 mode = "rr"
 router_id = "{rr}"
 asn = 65000
-board = "pve-x86_64"
+board = "dev"
 
 [bgp]
 listen_addresses = ["{rr}"]
 cluster_id = "{rr}"
+kernel_table = 200
 
 [[bgp.dynamic]]
 prefix = "{range}"
 max_peers = {max_peers}
 template = {{ remote_as = 65000, rr_client = true }}
+
+[sam.rr]
+listen_address = "{rr}"
+tunnel_address = "{rr}"
+
+[[sam.rr.policies]]
+name = "bench"
+tunnel_prefix = "{range}"
+client_prefixes = ["10.0.0.0/8"]
+join_tokens = ["bgp-bench-unused-token-0001"]
+claim_ttl_secs = 3600
+max_leaves = {max_peers}
 "#
     )
 }
