@@ -8,7 +8,8 @@
 //! - a connection's events arrive in order ([`NetEvent::Received`]* then at most one
 //!   [`NetEvent::Closed`] from each of its tasks; the core ignores events of connections it
 //!   no longer holds);
-//! - a writer writes everything queued before a close request, then shuts the socket down.
+//! - a writer writes everything queued before a close request, then shuts the socket down;
+//!   a write that does not complete within [`WRITE_STALL`] ends the connection.
 
 use std::collections::HashMap;
 use std::io;
@@ -22,6 +23,9 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::{AbortHandle, JoinSet};
 
+/// Longest one queued write may take (the peer not reading) before the connection is
+/// given up (longer than the largest hold time that still sends keepalives every 30 s).
+const WRITE_STALL: Duration = Duration::from_secs(120);
 /// Size of one read; BGP messages are at most 4096 bytes (65535 with extended messages).
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -257,7 +261,10 @@ async fn write_loop(
     while let Some(cmd) = commands.recv().await {
         match cmd {
             WriteCmd::Data(bytes) => {
-                if write.write_all(&bytes).await.is_err() {
+                // A peer that stops reading but keeps the connection open would block
+                // this task forever; after WRITE_STALL the connection counts as failed.
+                let written = tokio::time::timeout(WRITE_STALL, write.write_all(&bytes)).await;
+                if !matches!(written, Ok(Ok(()))) {
                     let _ = events.send(NetEvent::Closed { conn }).await;
                     return;
                 }
@@ -265,5 +272,5 @@ async fn write_loop(
             WriteCmd::Close => break,
         }
     }
-    let _ = write.shutdown().await;
+    let _ = tokio::time::timeout(WRITE_STALL, write.shutdown()).await;
 }
