@@ -130,6 +130,13 @@ fn run(args: RunArgs) -> ExitCode {
             access,
         });
     }
+    run_router(config)
+}
+
+/// Runs the router with a loaded configuration on a current-thread runtime until
+/// SIGTERM or SIGINT. Exit code: success after a clean shutdown, failure when a start
+/// step failed (logged). Any entry point that holds a `RouterConfig` runs it this way.
+fn run_router(config: router_config::RouterConfig) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -124,6 +124,14 @@ fn read_bytes(path: &PathBuf) -> Result<Vec<u8>, LoadError> {
     })
 }
 
+/// Maps a verified signed config (from a blob file or a config partition slot). The
+/// API is served only where the config's `[api]` section says.
+pub(crate) fn from_verified(
+    verified: &config::Verified<config::Config>,
+) -> Result<RouterConfig, LoadError> {
+    from_config::map(verified, None)
+}
+
 /// Loads, validates and maps the configuration from `source`.
 pub(crate) fn load_config(source: &ConfigSource) -> Result<RouterConfig, LoadError> {
     match source {
@@ -157,7 +165,7 @@ pub(crate) fn load_config(source: &ConfigSource) -> Result<RouterConfig, LoadErr
             };
             // A plain host keeps no applied-serial record: rollback is checked on images.
             let verified = config::verify(&bytes, &keys, &board, 0, false).map_err(refused)?;
-            from_config::map(&verified, None)
+            from_verified(&verified)
         }
     }
 }
