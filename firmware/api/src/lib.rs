@@ -9,10 +9,12 @@
 //!   never waits for the core and never blocks routing.
 //! - [`client`] fetches and decodes the same types for `routerd-tool` and tests.
 //!
-//! Endpoints (all `GET`, JSON): `/v1/status` ([`Status`]) and `/v1/peers` ([`PeerList`]).
+//! Endpoints (all `GET`): `/v1/status` ([`Status`]) and `/v1/peers` ([`PeerList`]) in
+//! JSON, `/metrics` in the Prometheus text format ([`metrics`]).
 //! When a token hash is configured every request needs `Authorization: Bearer <token>`.
 
 pub mod client;
+pub mod metrics;
 pub mod server;
 mod types;
 

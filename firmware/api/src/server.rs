@@ -83,6 +83,7 @@ pub fn router(snapshots: watch::Receiver<Arc<Snapshot>>, access: Access) -> Rout
     Router::new()
         .route("/v1/status", get(status))
         .route("/v1/peers", get(peers))
+        .route("/metrics", get(metrics))
         .layer(middleware::from_fn_with_state(access, check_access))
         .with_state(AppState { snapshots })
 }
@@ -106,6 +107,12 @@ async fn status(State(state): State<AppState>) -> Json<Status> {
 async fn peers(State(state): State<AppState>) -> Json<PeerList> {
     let snapshot = state.snapshots.borrow().clone();
     Json(snapshot.peer_list(Instant::now()))
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let snapshot = state.snapshots.borrow().clone();
+    let text = crate::metrics::render(&snapshot, Instant::now());
+    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response()
 }
 
 async fn check_access(State(access): State<Arc<Access>>, request: Request, next: Next) -> Response {

@@ -63,6 +63,15 @@ fn serves_the_latest_published_snapshot() {
     let peers = client.peers().unwrap();
     assert_eq!(peers.peers.len(), 1);
     assert_eq!(peers.peers[0].dynamic.as_deref(), Some("leaves"));
+    let metrics = String::from_utf8(client.get("/metrics").unwrap()).unwrap();
+    assert!(
+        metrics.lines().any(|l| l == "routerd_loc_rib_routes 6"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("routerd_peer_established{peer=\"192.0.2.11\"} 1"),
+        "{metrics}"
+    );
     match client.get("/v1/nothing") {
         Err(ClientError::Status { status: 404, .. }) => {}
         other => panic!("expected 404, got {other:?}"),
