@@ -477,3 +477,18 @@ fn mp_reach_for_another_family_is_ignored() {
     assert!(update.nlri.is_empty());
     assert_eq!(update.treat_as_withdraw, None);
 }
+
+/// Found by the `bgp_update` fuzz target: the IPv4 next hop of MP_REACH_NLRI gets the
+/// same checks as NEXT_HOP.
+#[test]
+fn ipv4_mp_reach_with_a_martian_next_hop_is_treat_as_withdraw() {
+    let mp = [0x80, 14, 14, 0, 1, 1, 4, 0, 0, 0, 0, 0, 32, 203, 0, 113, 9];
+    let attrs = cat(&[ORIGIN_IGP, AS_PATH_EMPTY, &mp]);
+    let update = parse_update(&update_bytes(&attrs, &[]), &IBGP4);
+    assert_eq!(update.attrs.next_hop, None);
+    assert_eq!(update.nlri, vec!["203.0.113.9/32".parse().unwrap()]);
+    assert_eq!(
+        update.treat_as_withdraw,
+        Some(AttrError::BadValue(type_code::MP_REACH_NLRI))
+    );
+}

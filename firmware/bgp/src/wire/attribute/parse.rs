@@ -119,6 +119,11 @@ fn ipv4_of(value: &[u8]) -> Option<Ipv4Addr> {
     <[u8; 4]>::try_from(value).ok().map(Ipv4Addr::from)
 }
 
+/// RFC 4271 §6.3 and RFC 7606 §7.3: a next hop must be able to be a host.
+fn is_host(hop: Ipv4Addr) -> bool {
+    !(hop.is_unspecified() || hop.is_broadcast() || hop.is_multicast())
+}
+
 fn ipv6_of(value: &[u8]) -> Option<Ipv6Addr> {
     <[u8; 16]>::try_from(value).ok().map(Ipv6Addr::from)
 }
@@ -240,8 +245,7 @@ impl Parser<'_> {
             }
             NEXT_HOP => {
                 let hop = ipv4_of(value).ok_or(bad_length)?;
-                // RFC 4271 §6.3 and RFC 7606 §7.3: a next hop that cannot be a host.
-                if hop.is_unspecified() || hop.is_broadcast() || hop.is_multicast() {
+                if !is_host(hop) {
                     return Err(AttrError::BadValue(code));
                 }
                 attrs.next_hop = Some(hop);
@@ -343,9 +347,10 @@ impl Parser<'_> {
             (Afi::Ipv4, Safi::Unicast) => {
                 nlri::parse_v4(field, &mut self.update.nlri).map_err(bad_nlri)?;
                 match ipv4_of(hop) {
-                    Some(hop) => {
+                    Some(hop) if is_host(hop) => {
                         self.update.attrs.next_hop.get_or_insert(hop);
                     }
+                    Some(_) => self.withdraw(AttrError::BadValue(MP_REACH_NLRI)),
                     None => self.withdraw(AttrError::BadLength(MP_REACH_NLRI)),
                 }
             }
