@@ -54,6 +54,11 @@ pub enum KernelError {
 }
 
 impl KernelError {
+    /// True when the kernel lacks the feature: the signal to use the userspace datapath.
+    pub fn is_unsupported(&self) -> bool {
+        matches!(self, KernelError::Unsupported { .. })
+    }
+
     /// The kernel's errno when this is a refusal.
     pub fn errno(&self) -> Option<i32> {
         match self {
