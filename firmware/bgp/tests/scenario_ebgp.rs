@@ -183,6 +183,17 @@ fn ebgp_route_to_ibgp_with_next_hop_self_and_as_loop_rejected() {
 #[test]
 fn ipv6_routes_travel_in_mp_reach() {
     let (mut n, a, leaf, ext) = topology();
+    // End-of-RIB for IPv4 and IPv6 followed the (empty) initial table.
+    let eors = n.nodes[ext]
+        .inbox
+        .iter()
+        .filter(|(from, m)| {
+            *from == IpAddr::V4(A)
+                && matches!(m, bgp::wire::Message::Update(u)
+                    if u.nlri.is_empty() && u.withdrawn.is_empty() && u.attrs.mp_reach.is_none())
+        })
+        .count();
+    assert_eq!(eors, 2);
     n.input(
         leaf,
         Input::Announce {

@@ -21,7 +21,7 @@ use crate::rib::adj_out::Batch;
 use crate::rib::loc::Path;
 use crate::rib::{Attrs, SourceId};
 use crate::speaker::{Output, Speaker};
-use crate::wire::{self, Afi, Message, RouteRefresh, Update};
+use crate::wire::{self, Afi, RouteRefresh, Safi};
 
 /// Transformed attributes per (attribute set address, source) for one peer and flush.
 type Memo = HashMap<(usize, u32), Attrs>;
@@ -168,16 +168,24 @@ impl Speaker {
         }
     }
 
-    /// After the initial table: End-of-RIB (an empty UPDATE, RFC 4724 §2) for IPv4.
+    /// After the initial table: End-of-RIB (RFC 4724 §2) for each negotiated family.
     fn send_end_of_rib(&mut self, idx: usize) {
         let p = self.peer_mut(idx);
         if !std::mem::take(&mut p.send_eor) {
             return;
         }
-        if let (Some(conn), Some(n)) = (p.established, p.negotiated)
-            && n.ipv4
-        {
-            self.send(conn, &Message::Update(Update::default()));
+        let (Some(conn), Some(n)) = (p.established, p.negotiated) else {
+            return;
+        };
+        let mut bytes = Vec::new();
+        if n.ipv4 {
+            wire::emit_end_of_rib(Afi::Ipv4, Safi::Unicast, &mut bytes);
+        }
+        if n.ipv6 {
+            wire::emit_end_of_rib(Afi::Ipv6, Safi::Unicast, &mut bytes);
+        }
+        if !bytes.is_empty() {
+            self.transmit(conn, bytes);
         }
     }
 
