@@ -214,11 +214,15 @@ impl Registry {
             expires_at,
         };
         let state = &mut self.policies[index];
-        state.claims.insert(subject.leaf_id.clone(), accepted);
+        let replaced = state.claims.insert(subject.leaf_id.clone(), accepted);
         state
             .nonces
             .insert(claim.nonce, out_of_window.max(expires_at));
-        self.reindex();
+        if let Some(replaced) = replaced {
+            self.by_tunnel.remove(&replaced.subject().tunnel_address);
+        }
+        let key = (index, subject.leaf_id.clone());
+        self.by_tunnel.insert(subject.tunnel_address, key);
         Ok((signed, renewal))
     }
 

@@ -186,3 +186,36 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn renewal_that_moves_the_tunnel_address_moves_the_session() {
+    let mut registry = registry();
+    accept(&mut registry, &request(subject(1), 1, NOW));
+    let mut moved = subject(1);
+    moved.tunnel_address = Ipv4Addr::new(10, 255, 2, 1);
+    accept(&mut registry, &request(moved, 2, NOW));
+    let route = net("198.51.100.1/32");
+    assert_eq!(
+        registry.admit(Ipv4Addr::new(10, 255, 1, 1), route),
+        Admission::Reject(RejectReason::UnknownSession)
+    );
+    assert_eq!(
+        registry.admit(Ipv4Addr::new(10, 255, 2, 1), route),
+        Admission::Accept
+    );
+    // The old address is free for another leaf.
+    let mut taker = subject(2);
+    taker.tunnel_address = Ipv4Addr::new(10, 255, 1, 1);
+    accept(&mut registry, &request(taker, 3, NOW));
+    let (restored, _) = Registry::from_bytes(vec![policy()], &registry.to_bytes()).unwrap();
+    for addr in [Ipv4Addr::new(10, 255, 1, 1), Ipv4Addr::new(10, 255, 2, 1)] {
+        assert_eq!(
+            restored
+                .claim_for_tunnel_address(addr)
+                .map(|c| &c.subject().leaf_id),
+            registry
+                .claim_for_tunnel_address(addr)
+                .map(|c| &c.subject().leaf_id)
+        );
+    }
+}
