@@ -34,6 +34,8 @@ pub enum Outcome {
         refusal: Refusal,
         /// Whether to write a log line for it.
         log: LogDecision,
+        /// For `malformed`: what is wrong with the body (for the RR's log only).
+        detail: Option<String>,
     },
 }
 
@@ -55,14 +57,16 @@ impl Registry {
         let result = match self.limiter.check(now, source) {
             Err(wait) => {
                 self.counters.count(Refusal::RateLimited);
-                Err((Refusal::RateLimited, Some(wait)))
+                Err((Refusal::RateLimited, Some(wait), None))
             }
             Ok(()) => match EnrollRequest::from_json(body) {
-                Err(_) => {
+                Err(error) => {
                     self.counters.count(Refusal::Malformed);
-                    Err((Refusal::Malformed, None))
+                    Err((Refusal::Malformed, None, Some(error.to_string())))
                 }
-                Ok(request) => self.enroll_counted(now, &request).map_err(|r| (r, None)),
+                Ok(request) => self
+                    .enroll_counted(now, &request)
+                    .map_err(|r| (r, None, None)),
             },
         };
         match result {
@@ -79,7 +83,7 @@ impl Registry {
                     },
                 }
             }
-            Err((refusal, retry_after_secs)) => {
+            Err((refusal, retry_after_secs, detail)) => {
                 let body = RefusalBody {
                     refused: refusal.wire_reason().to_owned(),
                     retry_after_secs,
@@ -90,6 +94,7 @@ impl Registry {
                     outcome: Outcome::Refused {
                         refusal,
                         log: self.log_limiter.decide(now, refusal),
+                        detail,
                     },
                 }
             }

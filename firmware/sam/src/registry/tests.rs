@@ -169,6 +169,18 @@ fn refused_malformed() {
     .unwrap();
     let reply = registry.handle_http(NOW, source(), &body);
     assert_eq!(reply.status, 400);
+    let Outcome::Refused {
+        detail: Some(detail),
+        ..
+    } = reply.outcome
+    else {
+        panic!("malformed refusals carry a detail for the log")
+    };
+    assert!(detail.contains("sorted"), "{detail}");
+    assert!(
+        !String::from_utf8(reply.body).unwrap().contains("sorted"),
+        "detail not sent"
+    );
     assert_eq!(registry.counters().get(Refusal::Malformed), 5);
 }
 
