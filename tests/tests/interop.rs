@@ -321,7 +321,24 @@ fn c_routerd_leaf_under_routerd_rr() {
     let rr_daemon = Routerd::start(lab.ns("rr"), lab.dir("rr"), &rr(), TABLE);
     let bird = Bird::start(lab.ns("l1"), lab.dir("l1"), &leaf(11));
     let mut exabgp = ExaBgp::start(lab.ns("l4"), lab.dir("l4"), &leaf(14));
-    let routerd = Routerd::start(lab.ns("rd"), lab.dir("rd"), &leaf(21), TABLE);
+    // Before routerd starts, its table holds a stale route of an earlier run (protocol
+    // bgp) and a route someone else installed (protocol static).
+    let table = TABLE.to_string();
+    let rd = lab.ns("rd");
+    for (prefix, proto) in [("203.0.113.250/32", "bgp"), ("203.0.113.251/32", "static")] {
+        rd.ip(&[
+            "route",
+            "add",
+            prefix,
+            "via",
+            "10.77.0.1",
+            "table",
+            &table,
+            "proto",
+            proto,
+        ]);
+    }
+    let routerd = Routerd::start(rd, lab.dir("rd"), &leaf(21), TABLE);
     let logs = [
         rr_daemon.log.clone(),
         routerd.log.clone(),
@@ -329,8 +346,14 @@ fn c_routerd_leaf_under_routerd_rr() {
         exabgp.log.clone(),
     ];
 
+    // Exactly the learned routes carry protocol bgp: the stale one is gone.
     expect_kernel(&routerd, &[11, 14], "routerd leaf under routerd RR");
     expect_reflected(&bird, &[14, 21], &logs);
+    let foreign = rd.ip(&["route", "show", "table", &table, "proto", "static"]);
+    assert!(
+        String::from_utf8_lossy(&foreign.stdout).contains("203.0.113.251"),
+        "routerd must not touch routes it did not install"
+    );
 
     exabgp.kill();
     expect_kernel(&routerd, &[11], "after the ExaBGP leaf died");
