@@ -31,8 +31,11 @@ enum Command {
     Status(status::Args),
     /// Build bootable firmware images (`image build --board NAME --out DIR`).
     Image(image::Args),
+    /// Run the four-site SAM gate and check it (`demo [--flavour qemu|netns]`).
+    Demo(demo::Args),
 }
 
+mod demo;
 mod image;
 mod inspect;
 mod keygen;
@@ -49,6 +52,7 @@ fn main() {
         Command::Peers(a) => peers::run(a),
         Command::Status(a) => status::run(a),
         Command::Image(a) => image::run(a),
+        Command::Demo(a) => demo::run(a),
     };
     std::process::exit(code);
 }

@@ -1,0 +1,176 @@
+//! What the demo looks at: each router's API documents (fetched from inside its
+//! namespace) and each leaf namespace's kernel routes and links.
+//!
+//! An [`Observation`] is a plain snapshot; [`crate::demo::checks`] judges it without I/O.
+//! A document that could not be fetched is kept as its error text, so a missing endpoint
+//! shows up as evidence instead of aborting the run.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use super::lab::Lab;
+use super::plan::{API_ADDR, SITES, Site};
+
+/// API endpoints read from every router.
+pub(crate) const ENDPOINTS: [&str; 5] = [
+    "/v1/status",
+    "/v1/peers",
+    "/v1/routes",
+    "/v1/enrollment",
+    "/v1/tunnels",
+];
+
+/// One router's API documents, by endpoint (`Err`: why it could not be fetched).
+#[derive(Debug, Clone)]
+pub(crate) struct NodeDocs {
+    /// Node name (`rr`, `aws-leaf`, ...).
+    pub(crate) node: String,
+    /// `(endpoint, document)` in [`ENDPOINTS`] order.
+    pub(crate) docs: Vec<(&'static str, Result<Value, String>)>,
+}
+
+impl NodeDocs {
+    /// The document of `endpoint`.
+    pub(crate) fn doc(&self, endpoint: &str) -> Result<&Value, &str> {
+        match self.docs.iter().find(|(e, _)| *e == endpoint) {
+            Some((_, Ok(v))) => Ok(v),
+            Some((_, Err(e))) => Err(e.as_str()),
+            None => Err("not fetched"),
+        }
+    }
+
+    /// Everything as one JSON object (errors as `{"error": ...}`).
+    pub(crate) fn to_json(&self) -> Value {
+        let mut map = serde_json::Map::new();
+        for (endpoint, doc) in &self.docs {
+            let v = match doc {
+                Ok(v) => v.clone(),
+                Err(e) => json!({ "error": e }),
+            };
+            map.insert((*endpoint).to_string(), v);
+        }
+        Value::Object(map)
+    }
+}
+
+/// A leaf namespace's kernel view.
+#[derive(Debug, Clone)]
+pub(crate) struct LeafKernel {
+    /// The site.
+    pub(crate) site: Site,
+    /// `ip -j route show proto bgp`.
+    pub(crate) bgp_routes: Result<Value, String>,
+    /// `ip -j route get CLIENT` for every site's client, in [`SITES`] order.
+    pub(crate) route_get: Vec<(Ipv4Addr, Result<Value, String>)>,
+    /// `ip -d -j link show`.
+    pub(crate) links: Result<Value, String>,
+}
+
+impl LeafKernel {
+    /// Everything as one JSON object.
+    pub(crate) fn to_json(&self) -> Value {
+        let err = |r: &Result<Value, String>| match r {
+            Ok(v) => v.clone(),
+            Err(e) => json!({ "error": e }),
+        };
+        json!({
+            "ip route show proto bgp": err(&self.bgp_routes),
+            "ip route get": self.route_get.iter()
+                .map(|(a, r)| (a.to_string(), err(r)))
+                .collect::<serde_json::Map<_, _>>(),
+            "ip -d link show": err(&self.links),
+        })
+    }
+}
+
+/// The whole fabric at one moment.
+#[derive(Debug, Clone)]
+pub(crate) struct Observation {
+    /// The RR's documents.
+    pub(crate) rr: NodeDocs,
+    /// Each leaf's documents, in [`SITES`] order.
+    pub(crate) leaves: Vec<NodeDocs>,
+    /// Each leaf's kernel view, in [`SITES`] order.
+    pub(crate) kernel: Vec<LeafKernel>,
+}
+
+/// Where things are, to observe them.
+pub(crate) struct Observer<'a> {
+    /// The lab (namespaces).
+    pub(crate) lab: &'a Lab,
+    /// This program, run inside namespaces for API fetches.
+    pub(crate) tool: PathBuf,
+    /// The API token file.
+    pub(crate) token_file: PathBuf,
+}
+
+impl Observer<'_> {
+    /// Fetches every endpoint of the router in namespace `ns`.
+    pub(crate) fn node(&self, node: &str, ns: &str) -> NodeDocs {
+        let docs = ENDPOINTS
+            .iter()
+            .map(|&e| (e, self.fetch(ns, e)))
+            .collect::<Vec<_>>();
+        NodeDocs {
+            node: node.to_string(),
+            docs,
+        }
+    }
+
+    /// One API document of the router in `ns`.
+    pub(crate) fn fetch(&self, ns: &str, endpoint: &str) -> Result<Value, String> {
+        let url = format!("http://{API_ADDR}");
+        let token = self.token_file.display().to_string();
+        let out = self.lab.probe(
+            ns,
+            &self.tool,
+            &[
+                "demo",
+                "internal",
+                "api-get",
+                "--url",
+                &url,
+                "--token-file",
+                &token,
+                endpoint,
+            ],
+        );
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+        }
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("not JSON: {e}"))
+    }
+
+    /// `ip -j ARGS` inside `ns`, parsed.
+    pub(crate) fn ip_json(&self, ns: &str, args: &[&str]) -> Result<Value, String> {
+        let mut full = vec!["-j"];
+        full.extend_from_slice(args);
+        let out = self.lab.probe(ns, Path::new("ip"), &full);
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        if text.trim().is_empty() {
+            return Ok(Value::Array(Vec::new()));
+        }
+        serde_json::from_str(&text).map_err(|e| format!("ip -j output not JSON: {e}"))
+    }
+
+    /// The kernel view of the leaf of `site`, whose namespace is `ns`.
+    pub(crate) fn kernel(&self, site: Site, ns: &str) -> LeafKernel {
+        LeafKernel {
+            site,
+            bgp_routes: self.ip_json(ns, &["route", "show", "proto", "bgp"]),
+            route_get: SITES
+                .iter()
+                .map(|s| {
+                    let c = s.client().to_string();
+                    (s.client(), self.ip_json(ns, &["route", "get", &c]))
+                })
+                .collect(),
+            links: self.ip_json(ns, &["-d", "link", "show"]),
+        }
+    }
+}
