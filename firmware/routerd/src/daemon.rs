@@ -28,6 +28,8 @@ use crate::status::{PUBLISH_INTERVAL, StatusPublisher};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long writers get to flush at shutdown.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
+/// Time between attempts to bind the status API.
+const API_RETRY: Duration = Duration::from_secs(5);
 /// Depth of the network event channel (backpressure on readers beyond it).
 const EVENT_QUEUE: usize = 1024;
 
@@ -37,14 +39,6 @@ pub(crate) enum StartError {
     /// A BGP listen address could not be bound (in use, not configured on this host).
     #[error("cannot listen for BGP on {addr}: {source}")]
     Listen {
-        /// The address.
-        addr: std::net::SocketAddr,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The API address could not be bound.
-    #[error("cannot serve the status api on {addr}: {source}")]
-    Api {
         /// The address.
         addr: std::net::SocketAddr,
         /// Why.
@@ -70,16 +64,7 @@ pub(crate) async fn run(
     let mut background = tokio::task::JoinSet::new();
     if let Some(api) = &config.api {
         for &addr in &api.binds {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|source| StartError::Api { addr, source })?;
-            tracing::info!(%addr, "status api listening");
-            let server = api::server::serve(listener, snapshots.clone(), api.access.clone());
-            background.spawn(async move {
-                if let Err(error) = server.await {
-                    tracing::error!(%error, "status api stopped");
-                }
-            });
+            background.spawn(serve_api(addr, snapshots.clone(), api.access.clone()));
         }
     }
     for &addr in &config.listen {
@@ -137,6 +122,33 @@ pub(crate) async fn run(
         fib.finish().await;
     }
     Ok(())
+}
+
+/// Serves the status API on `addr`. Routing never waits for it: while the address cannot
+/// be bound (not configured yet, port in use) it retries every [`API_RETRY`].
+async fn serve_api(
+    addr: std::net::SocketAddr,
+    snapshots: tokio::sync::watch::Receiver<std::sync::Arc<api::Snapshot>>,
+    access: api::server::Access,
+) {
+    let mut warned = false;
+    loop {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => {
+                tracing::info!(%addr, "status api listening");
+                if let Err(error) = api::server::serve(listener, snapshots, access).await {
+                    tracing::error!(%addr, %error, "status api stopped");
+                }
+                return;
+            }
+            Err(error) if !warned => {
+                tracing::error!(%addr, %error, "cannot serve the status api yet; retrying every 5 s, routing goes on");
+                warned = true;
+            }
+            Err(_) => {}
+        }
+        tokio::time::sleep(API_RETRY).await;
+    }
 }
 
 /// The loop's state.
