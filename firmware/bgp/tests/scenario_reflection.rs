@@ -89,15 +89,18 @@ fn withdrawal_and_session_loss_propagate() {
         assert!(!n.nodes[l].fib.contains_key(&leaf_prefix(1)));
     }
     assert_eq!(n.nodes[rr].speaker.loc_rib_len(), 2);
-    // leaf2 goes away: its route disappears everywhere and the dynamic peer is removed.
-    n.cut(leaves[1], rr);
+    // leaf2 leaves with a NOTIFICATION (a TCP loss would keep its route stale, see
+    // scenario_graceful_restart): its route disappears everywhere and the dynamic peer
+    // is removed.
+    n.input(leaves[1], Input::RemovePeer(IpAddr::V4(RR)));
     assert!(!n.nodes[leaves[2]].fib.contains_key(&leaf_prefix(2)));
     assert!(n.nodes[rr].events.contains(&Event::PeerRemoved {
         peer: IpAddr::V4(leaf_addr(2))
     }));
     assert_eq!(n.nodes[rr].speaker.peers().len(), 2);
     assert_eq!(n.nodes[rr].speaker.loc_rib_len(), 1);
-    // It comes back (after its idle-hold time) and is re-admitted with its route.
+    // It comes back and is re-admitted with its route.
+    n.input(leaves[1], Input::AddPeer(ibgp(IpAddr::V4(RR))));
     n.advance(Duration::from_secs(10));
     assert_eq!(n.nodes[rr].speaker.peers().len(), 3);
     assert!(n.nodes[leaves[2]].fib.contains_key(&leaf_prefix(2)));

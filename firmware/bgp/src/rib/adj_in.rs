@@ -3,6 +3,11 @@
 //! The received attributes are kept (interned) so that a new import policy can
 //! re-evaluate every route without a ROUTE-REFRESH. Counters (accepted, rejected per
 //! reason) are kept incrementally, so status costs O(reasons).
+//!
+//! Graceful restart (RFC 4724 §4.2): when a peer's session ends without a NOTIFICATION,
+//! its routes are marked stale ([`AdjRibIn::mark_stale`]) instead of being removed; a
+//! route received again replaces its stale copy, and [`AdjRibIn::remove_stale`] drops
+//! the ones left at End-of-RIB or when the restart timer fires.
 
 use std::collections::HashMap;
 
@@ -26,6 +31,8 @@ pub struct InRoute {
     pub received: Attrs,
     /// Import verdict.
     pub verdict: Verdict,
+    /// Kept from a previous session of a restarting peer (RFC 4724), not yet received again.
+    pub stale: bool,
 }
 
 /// Adj-RIB-In of one peer.
@@ -33,6 +40,7 @@ pub struct InRoute {
 pub struct AdjRibIn {
     routes: HashMap<IpNet, InRoute>,
     accepted: u64,
+    stale: u64,
     reasons: Vec<(String, u64)>,
 }
 
@@ -66,9 +74,11 @@ impl AdjRibIn {
     /// Store a route (replacing any previous one) and return the previous one.
     pub fn insert(&mut self, prefix: IpNet, route: InRoute) -> Option<InRoute> {
         self.count(&route.verdict, true);
+        self.stale += u64::from(route.stale);
         let old = self.routes.insert(prefix, route);
         if let Some(o) = &old {
             self.count(&o.verdict, false);
+            self.stale -= u64::from(o.stale);
         }
         old
     }
@@ -78,8 +88,53 @@ impl AdjRibIn {
         let old = self.routes.remove(prefix);
         if let Some(o) = &old {
             self.count(&o.verdict, false);
+            self.stale -= u64::from(o.stale);
         }
         old
+    }
+
+    /// Mark every IPv4 (`v4`) and/or IPv6 (`v6`) route stale; returns how many are stale.
+    pub fn mark_stale(&mut self, v4: bool, v6: bool) -> u64 {
+        for (prefix, route) in &mut self.routes {
+            let family = if matches!(prefix, IpNet::V4(_)) {
+                v4
+            } else {
+                v6
+            };
+            if family && !route.stale {
+                route.stale = true;
+                self.stale += 1;
+            }
+        }
+        self.stale
+    }
+
+    /// Remove the stale routes of IPv4 (`v4`) and/or IPv6 (`v6`), returning the removed
+    /// prefixes that were accepted.
+    pub fn remove_stale(&mut self, v4: bool, v6: bool) -> Vec<IpNet> {
+        if self.stale == 0 {
+            return Vec::new();
+        }
+        let gone: Vec<IpNet> = self
+            .routes
+            .iter()
+            .filter(|(p, r)| r.stale && if matches!(p, IpNet::V4(_)) { v4 } else { v6 })
+            .map(|(p, _)| *p)
+            .collect();
+        let mut accepted = Vec::new();
+        for p in gone {
+            if let Some(r) = self.remove(&p)
+                && matches!(r.verdict, Verdict::Accepted(_))
+            {
+                accepted.push(p);
+            }
+        }
+        accepted
+    }
+
+    /// Routes kept stale from a previous session.
+    pub fn stale(&self) -> u64 {
+        self.stale
     }
 
     /// Change the verdict of a stored route; returns the old one.
@@ -111,6 +166,7 @@ impl AdjRibIn {
             .map(|(p, _)| p)
             .collect();
         self.accepted = 0;
+        self.stale = 0;
         for r in &mut self.reasons {
             r.1 = 0;
         }
@@ -161,6 +217,7 @@ mod tests {
             InRoute {
                 received: attrs.clone(),
                 verdict: Verdict::Accepted(attrs.clone()),
+                stale: false,
             },
         );
         a.insert(
@@ -168,6 +225,7 @@ mod tests {
             InRoute {
                 received: attrs.clone(),
                 verdict: Verdict::Rejected(r),
+                stale: false,
             },
         );
         assert_eq!(
@@ -181,12 +239,28 @@ mod tests {
             InRoute {
                 received: attrs.clone(),
                 verdict: Verdict::Rejected(r),
+                stale: false,
             },
         );
         assert_eq!((a.len(), a.accepted()), (2, 1));
         a.remove(&p1);
         assert_eq!((a.len(), a.accepted(), a.rejected().len()), (1, 1, 0));
-        assert_eq!(a.clear(), vec![p2]);
+        // Graceful restart: stale routes are replaced when received again, the rest go.
+        let p3: IpNet = "2001:db8::/32".parse().unwrap();
+        let fresh = |verdict| InRoute {
+            received: attrs.clone(),
+            verdict,
+            stale: false,
+        };
+        a.insert(p1, fresh(Verdict::Accepted(attrs.clone())));
+        a.insert(p3, fresh(Verdict::Accepted(attrs.clone())));
+        assert_eq!(a.mark_stale(true, false), 2);
+        a.insert(p1, fresh(Verdict::Accepted(attrs.clone())));
+        assert_eq!(a.stale(), 1);
+        assert_eq!(a.remove_stale(true, true), vec![p2]);
+        assert_eq!((a.len(), a.stale()), (2, 0));
+        a.remove(&p3);
+        assert_eq!(a.clear(), vec![p1]);
         assert_eq!((a.len(), a.accepted()), (0, 0));
     }
 }

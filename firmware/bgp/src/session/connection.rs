@@ -206,6 +206,7 @@ mod tests {
             router_id: Ipv4Addr::new(10, 0, 0, id),
             hold_time: 9,
             expected_as: ExpectedAs::Exact(65000),
+            graceful_restart: Default::default(),
         }
     }
 

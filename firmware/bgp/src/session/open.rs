@@ -7,8 +7,33 @@ use std::time::Duration;
 use crate::session::codes;
 use crate::wire::{AS_TRANS, Afi, Capability, GracefulRestart, Notification, Open, ParseCtx, Safi};
 
-/// Restart time advertised in the graceful restart capability (seconds).
+/// Restart time advertised in the graceful restart capability by default (seconds).
 pub const GRACEFUL_RESTART_TIME: u16 = 120;
+
+/// Our side of graceful restart (RFC 4724 §3), as advertised in every OPEN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GracefulRestartConfig {
+    /// Restart Time: how long a peer should keep our routes after our session drops
+    /// (seconds, at most 4095).
+    pub restart_time: u16,
+    /// Restart State bit: set in the OPENs sent while this speaker is coming back from a
+    /// restart.
+    pub restarting: bool,
+    /// Forwarding State bit for IPv4 and IPv6 unicast: the forwarding state of the routes
+    /// we advertise survived the previous restart (always true when no restart happened;
+    /// a route reflector whose routes point at other routers keeps it true).
+    pub forwarding_preserved: bool,
+}
+
+impl Default for GracefulRestartConfig {
+    fn default() -> Self {
+        GracefulRestartConfig {
+            restart_time: GRACEFUL_RESTART_TIME,
+            restarting: false,
+            forwarding_preserved: true,
+        }
+    }
+}
 
 /// Which AS the remote side must have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +55,8 @@ pub struct LocalSide {
     pub hold_time: u16,
     /// What the remote AS must be.
     pub expected_as: ExpectedAs,
+    /// What our graceful restart capability says.
+    pub graceful_restart: GracefulRestartConfig,
 }
 
 impl LocalSide {
@@ -39,7 +66,7 @@ impl LocalSide {
     }
 
     /// The OPEN we send: version 4, MP IPv4 and IPv6 unicast, route refresh, 4-octet AS,
-    /// graceful restart (no preserved forwarding state).
+    /// graceful restart for IPv4 and IPv6 unicast as configured.
     pub fn open(&self) -> Open {
         let my_as = u16::try_from(self.local_as).unwrap_or(AS_TRANS);
         Open {
@@ -53,9 +80,20 @@ impl LocalSide {
                 Capability::RouteRefresh,
                 Capability::FourOctetAs(self.local_as),
                 Capability::GracefulRestart(GracefulRestart {
-                    restarting: false,
-                    restart_time: GRACEFUL_RESTART_TIME,
-                    families: Vec::new(),
+                    restarting: self.graceful_restart.restarting,
+                    restart_time: self.graceful_restart.restart_time.min(0x0fff),
+                    families: vec![
+                        (
+                            Afi::Ipv4,
+                            Safi::Unicast,
+                            self.graceful_restart.forwarding_preserved,
+                        ),
+                        (
+                            Afi::Ipv6,
+                            Safi::Unicast,
+                            self.graceful_restart.forwarding_preserved,
+                        ),
+                    ],
                 }),
             ],
         }
@@ -81,8 +119,24 @@ pub struct Negotiated {
     pub route_refresh: bool,
     /// The peer advertised graceful restart.
     pub graceful_restart: bool,
+    /// The peer's graceful restart capability: Restart Time, Restart State and, per
+    /// family, whether it is listed and its Forwarding State bit.
+    pub peer_restart: PeerRestart,
     /// The session is iBGP.
     pub internal: bool,
+}
+
+/// What a peer's graceful restart capability (RFC 4724 §3) said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PeerRestart {
+    /// Restart Time in seconds.
+    pub restart_time: u16,
+    /// Restart State bit: the peer has just restarted.
+    pub restarting: bool,
+    /// IPv4 unicast listed: `Some(forwarding state preserved)`.
+    pub ipv4: Option<bool>,
+    /// IPv6 unicast listed: `Some(forwarding state preserved)`.
+    pub ipv6: Option<bool>,
 }
 
 impl Negotiated {
@@ -160,6 +214,10 @@ pub fn negotiate(local: &LocalSide, open: &Open) -> Result<Negotiated, Notificat
     // RFC 4760 §8: without any multiprotocol capability the peer speaks IPv4 unicast only.
     let ipv4 = mp.is_empty() || mp.contains(&(Afi::Ipv4, Safi::Unicast));
     let ipv6 = mp.contains(&(Afi::Ipv6, Safi::Unicast));
+    let gr = open.capabilities.iter().find_map(|c| match c {
+        Capability::GracefulRestart(g) => Some(g),
+        _ => None,
+    });
     Ok(Negotiated {
         remote_as,
         remote_id: id,
@@ -171,12 +229,26 @@ pub fn negotiate(local: &LocalSide, open: &Open) -> Result<Negotiated, Notificat
             .capabilities
             .iter()
             .any(|c| matches!(c, Capability::RouteRefresh)),
-        graceful_restart: open
-            .capabilities
-            .iter()
-            .any(|c| matches!(c, Capability::GracefulRestart(_))),
+        graceful_restart: gr.is_some(),
+        peer_restart: gr.map(peer_restart).unwrap_or_default(),
         internal,
     })
+}
+
+/// The families a graceful restart capability lists, with their Forwarding State bits.
+fn peer_restart(gr: &GracefulRestart) -> PeerRestart {
+    let family = |afi: Afi| {
+        gr.families
+            .iter()
+            .find(|(a, s, _)| (*a, *s) == (afi, Safi::Unicast))
+            .map(|(_, _, f)| *f)
+    };
+    PeerRestart {
+        restart_time: gr.restart_time,
+        restarting: gr.restarting,
+        ipv4: family(Afi::Ipv4),
+        ipv6: family(Afi::Ipv6),
+    }
 }
 
 #[cfg(test)]
@@ -189,6 +261,7 @@ mod tests {
             router_id: Ipv4Addr::new(10, 0, 0, 1),
             hold_time: 90,
             expected_as: ExpectedAs::Exact(65000),
+            graceful_restart: GracefulRestartConfig::default(),
         }
     }
 
@@ -210,6 +283,44 @@ mod tests {
         assert!(n.four_octet_as && n.ipv4 && n.ipv6 && n.route_refresh && n.graceful_restart);
         assert!(n.internal);
         assert_eq!(n.remote_id, Ipv4Addr::new(10, 0, 0, 2));
+        assert_eq!(
+            n.peer_restart,
+            PeerRestart {
+                restart_time: GRACEFUL_RESTART_TIME,
+                restarting: false,
+                ipv4: Some(true),
+                ipv6: Some(true),
+            }
+        );
+    }
+
+    #[test]
+    fn graceful_restart_capability_follows_the_configuration() {
+        let side = LocalSide {
+            graceful_restart: GracefulRestartConfig {
+                restart_time: 9000,
+                restarting: true,
+                forwarding_preserved: false,
+            },
+            router_id: Ipv4Addr::new(10, 0, 0, 2),
+            ..local()
+        };
+        let n = negotiate(&local(), &side.open()).unwrap();
+        assert_eq!(
+            n.peer_restart,
+            PeerRestart {
+                restart_time: 0x0fff,
+                restarting: true,
+                ipv4: Some(false),
+                ipv6: Some(false),
+            }
+        );
+        let mut o = remote_open();
+        o.capabilities
+            .retain(|c| !matches!(c, Capability::GracefulRestart(_)));
+        let n = negotiate(&local(), &o).unwrap();
+        assert!(!n.graceful_restart);
+        assert_eq!(n.peer_restart, PeerRestart::default());
     }
 
     #[test]

@@ -29,8 +29,11 @@ pub(super) struct Conn {
 /// Why a connection ended: decides what the peer does next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum CloseKind {
-    /// Error or remote close: idle-hold backoff.
+    /// Error: idle-hold backoff.
     Error,
+    /// TCP closed or reset without a NOTIFICATION: idle-hold backoff, and the routes of
+    /// a peer that advertised graceful restart are kept stale (RFC 4724 §4.2).
+    Lost,
     /// Shutdown or deconfiguration: stay idle.
     Admin,
     /// Lost a collision: the other connection carries on.
@@ -63,8 +66,9 @@ impl Speaker {
             return;
         }
         let (local_as, router_id) = (self.config.local_as, self.config.router_id);
+        let graceful_restart = self.advertised_restart(now);
         let p = self.peer_mut(idx);
-        let side = p.local_side(local_as, router_id);
+        let side = p.local_side(local_as, router_id, graceful_restart);
         p.conns.push(id);
         p.connect_retry_at = None;
         let (fsm, open) = Connection::start(now, dir, side);
@@ -87,7 +91,7 @@ impl Speaker {
             return;
         };
         self.peer_mut(conn.peer).last_error = Some("connection closed by peer".to_string());
-        self.conn_gone(now, conn.peer, id, CloseKind::Error);
+        self.conn_gone(now, conn.peer, id, CloseKind::Lost);
     }
 
     /// Encode and queue a message on a connection.
@@ -225,6 +229,7 @@ impl Speaker {
             address: Some(p.config.remote),
         };
         self.loc.set_source(SourceId(idx as u32 + 1), info);
+        self.stale_session_up(now, idx);
         self.refresh_state(idx);
         self.export_full(idx);
     }
@@ -264,37 +269,49 @@ impl Speaker {
         let p = self.peer_mut(idx);
         p.conns.retain(|c| *c != id);
         if p.established == Some(id) {
-            self.session_down(idx);
+            let keep = kind == CloseKind::Lost && self.keep_stale(now, idx);
+            self.session_down(idx, keep);
         }
         let p = self.peer_mut(idx);
         if p.conns.is_empty() {
             if p.dynamic.is_some() {
-                if let CloseKind::MaxPrefix(d) = kind {
-                    let addr = p.config.remote;
-                    self.held_down.insert(addr, now + d);
+                if p.stale.is_none() {
+                    if let CloseKind::MaxPrefix(d) = kind {
+                        let addr = p.config.remote;
+                        self.held_down.insert(addr, now + d);
+                    }
+                    self.drop_peer(idx);
+                    return;
                 }
-                self.drop_peer(idx);
-                return;
+                // Helped through its restart: the slot waits for the peer to come back.
+                p.base = State::Active;
+            } else {
+                p.connect_retry_at = None;
+                p.base = State::Idle;
+                p.idle_until = match kind {
+                    CloseKind::Admin => None,
+                    CloseKind::MaxPrefix(d) => Some(now + d),
+                    CloseKind::Error | CloseKind::Lost | CloseKind::Collision => {
+                        Some(now + p.backoff.failed(now))
+                    }
+                };
             }
-            p.connect_retry_at = None;
-            p.base = State::Idle;
-            p.idle_until = match kind {
-                CloseKind::Admin => None,
-                CloseKind::MaxPrefix(d) => Some(now + d),
-                CloseKind::Error | CloseKind::Collision => Some(now + p.backoff.failed(now)),
-            };
         }
         self.refresh_state(idx);
     }
 
-    /// The Established session is gone: withdraw its routes, forget what it was sent.
-    fn session_down(&mut self, idx: usize) {
+    /// The Established session is gone: withdraw its routes (unless they are kept
+    /// stale), forget what it was sent.
+    fn session_down(&mut self, idx: usize, keep_routes: bool) {
         let src = SourceId(idx as u32 + 1);
         let Speaker { peers, loc, .. } = self;
         // NOTE(unwrap): callers pass indices of live slots only.
         let p = peers[idx].as_mut().expect("live peer slot");
-        for prefix in p.adj_in.clear() {
-            loc.update(prefix, src, None);
+        if !keep_routes {
+            p.stale = None;
+            for prefix in p.adj_in.clear() {
+                loc.update(prefix, src, None);
+            }
         }
         p.adj_out.clear();
         p.established = None;

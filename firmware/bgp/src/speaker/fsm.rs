@@ -95,6 +95,7 @@ impl Speaker {
                 codes::CEASE_CONFIG_CHANGE,
                 "configuration changed",
             );
+            self.purge_stale(idx, true, true);
             let p = self.peer_mut(idx);
             p.import = cfg.import.clone();
             p.config = cfg;
@@ -142,6 +143,7 @@ impl Speaker {
                     "administrative shutdown",
                 );
             }
+            self.purge_stale(idx, true, true);
             if let Some(p) = self.peers[idx].as_mut() {
                 p.base = State::Idle;
                 p.idle_until = None;
@@ -166,8 +168,9 @@ impl Speaker {
         }
     }
 
-    /// Forget a peer whose routes are already withdrawn.
+    /// Forget a peer whose session is down (its stale routes are withdrawn).
     pub(super) fn drop_peer(&mut self, idx: usize) {
+        self.purge_stale(idx, true, true);
         let Some(p) = self.peers[idx].take() else {
             return;
         };
@@ -216,6 +219,7 @@ impl Speaker {
 
     pub(super) fn fire_timers(&mut self, now: Instant) {
         for idx in 0..self.peers.len() {
+            self.stale_timer(now, idx);
             let Some(p) = self.peers[idx].as_ref() else {
                 continue;
             };

@@ -21,6 +21,7 @@ mod admission;
 mod conns;
 mod export;
 mod fsm;
+mod graceful;
 mod peer;
 mod receive;
 
@@ -36,6 +37,7 @@ use crate::rib::intern::Interner;
 use crate::rib::loc::LocRib;
 use crate::rib::{Attrs, SourceId, SourceInfo};
 use crate::session::backoff::BackoffConfig;
+pub use crate::session::open::GracefulRestartConfig;
 use crate::wire::PathAttributes;
 
 /// A TCP connection, numbered by the daemon.
@@ -282,6 +284,9 @@ pub struct PeerStatus {
     pub rejected: Vec<(String, u64)>,
     /// Prefixes advertised.
     pub advertised: u64,
+    /// Received prefixes kept stale while the peer restarts (RFC 4724), included in
+    /// `received`.
+    pub stale: u64,
     /// Last error (NOTIFICATION or connection failure), if any.
     pub last_error: Option<String>,
 }
@@ -305,6 +310,9 @@ pub struct PathReport {
 pub struct Speaker {
     config: SpeakerConfig,
     backoff: BackoffConfig,
+    graceful_restart: GracefulRestartConfig,
+    /// While `graceful_restart.restarting`: the end of the restart, set by the first OPEN.
+    restart_ends: Option<Instant>,
     now: Option<Instant>,
     /// Peer slots; slot `i` is route source `i + 1`.
     peers: Vec<Option<peer::Peer>>,
@@ -338,6 +346,8 @@ impl Speaker {
             reflector: config.cluster_id.is_some(),
             config,
             backoff: BackoffConfig::default(),
+            graceful_restart: GracefulRestartConfig::default(),
+            restart_ends: None,
             now: None,
             peers: Vec::new(),
             by_addr: HashMap::new(),
@@ -356,6 +366,14 @@ impl Speaker {
     /// Replace the idle-hold backoff settings (applies to peers added afterwards).
     pub fn set_backoff(&mut self, backoff: BackoffConfig) {
         self.backoff = backoff;
+    }
+
+    /// Replace what our graceful restart capability advertises (RFC 4724): restart time,
+    /// Restart State (sent in the OPENs of the first restart time after the first one),
+    /// Forwarding State. Applies to OPENs sent afterwards.
+    pub fn set_graceful_restart(&mut self, graceful_restart: GracefulRestartConfig) {
+        self.graceful_restart = graceful_restart;
+        self.restart_ends = None;
     }
 
     /// Feed one input at time `now`.

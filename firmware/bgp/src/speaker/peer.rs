@@ -12,7 +12,7 @@ use crate::rib::adj_in::AdjRibIn;
 use crate::rib::adj_out::AdjRibOut;
 use crate::session::State;
 use crate::session::backoff::{Backoff, BackoffConfig};
-use crate::session::open::{ExpectedAs, LocalSide, Negotiated};
+use crate::session::open::{ExpectedAs, GracefulRestartConfig, LocalSide, Negotiated};
 use crate::speaker::admission::Range;
 use crate::speaker::{ConnId, PeerConfig, PeerKind, PeerStatus};
 
@@ -45,6 +45,20 @@ pub(super) struct Peer {
     pub(super) max_prefix_warned: bool,
     /// Send End-of-RIB after the next flush (initial table sent).
     pub(super) send_eor: bool,
+    /// Routes kept stale after the session ended without a NOTIFICATION (RFC 4724).
+    pub(super) stale: Option<StaleRoutes>,
+}
+
+/// Stale routes of a peer helped through a restart (RFC 4724 §4.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct StaleRoutes {
+    /// IPv4 unicast routes are stale.
+    pub(super) v4: bool,
+    /// IPv6 unicast routes are stale.
+    pub(super) v6: bool,
+    /// When the stale routes still left are removed: the peer's restart time while the
+    /// session is down, the stale-routes time once it is back.
+    pub(super) until: Instant,
 }
 
 impl Peer {
@@ -74,6 +88,7 @@ impl Peer {
             last_error: None,
             max_prefix_warned: false,
             send_eor: false,
+            stale: None,
         }
     }
 
@@ -87,7 +102,12 @@ impl Peer {
     }
 
     /// Our side of this peer's sessions.
-    pub(super) fn local_side(&self, local_as: u32, router_id: std::net::Ipv4Addr) -> LocalSide {
+    pub(super) fn local_side(
+        &self,
+        local_as: u32,
+        router_id: std::net::Ipv4Addr,
+        graceful_restart: GracefulRestartConfig,
+    ) -> LocalSide {
         let expected_as = match (self.config.kind, self.config.remote_as) {
             (_, Some(asn)) => ExpectedAs::Exact(asn),
             (PeerKind::Internal, None) => ExpectedAs::Exact(local_as),
@@ -103,15 +123,20 @@ impl Peer {
             router_id,
             hold_time,
             expected_as,
+            graceful_restart,
         }
     }
 
     /// Earliest peer-level deadline.
     pub(super) fn deadline(&self) -> Option<Instant> {
-        match (self.idle_until, self.connect_retry_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.idle_until,
+            self.connect_retry_at,
+            self.stale.map(|s| s.until),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Status in O(reasons).
@@ -133,6 +158,7 @@ impl Peer {
             accepted: self.adj_in.accepted(),
             rejected: self.adj_in.rejected(),
             advertised: self.adj_out.len() as u64,
+            stale: self.adj_in.stale(),
             last_error: self.last_error.clone(),
         }
     }

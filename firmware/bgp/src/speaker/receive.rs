@@ -75,10 +75,12 @@ impl Speaker {
             let ctx = self.conn_ctx(id);
             let Some(c) = self.conns.get(&id) else { return };
             let buf = &c.rx[offset..];
+            let mut end_of_rib = None;
             let parsed = match wire::frame_len(buf) {
                 Ok(None) => break,
                 Ok(Some(n)) => {
                     offset += n;
+                    end_of_rib = wire::end_of_rib_family(&buf[..n]);
                     Message::parse(&buf[..n], &ctx)
                 }
                 Err(e) => Err(e),
@@ -108,6 +110,12 @@ impl Speaker {
                     };
                     let actions = c.fsm.on_message(now, msg);
                     self.apply(now, id, actions);
+                    if let Some((afi, _)) = end_of_rib
+                        && let Some(c) = self.conns.get(&id)
+                        && self.peer(c.peer).established == Some(id)
+                    {
+                        self.end_of_rib_received(c.peer, afi);
+                    }
                 }
             }
         }
@@ -197,6 +205,7 @@ impl Speaker {
             InRoute {
                 received: Arc::clone(received),
                 verdict,
+                stale: false,
             },
         );
         let was_accepted = old.as_ref().is_some_and(|o| accepted(&o.verdict).is_some());

@@ -34,6 +34,8 @@ pub struct Node {
     pub speaker: Speaker,
     /// Forwarding table built from `Fib` outputs.
     pub fib: BTreeMap<IpNet, Vec<IpAddr>>,
+    /// Number of `Fib(Withdraw)` outputs seen.
+    pub fib_withdrawals: usize,
     pub events: Vec<Event>,
     /// Messages delivered to this node: (sender address, message).
     pub inbox: Vec<(IpAddr, Message)>,
@@ -203,6 +205,7 @@ impl Net {
             addr,
             speaker: Speaker::new(config),
             fib: BTreeMap::new(),
+            fib_withdrawals: 0,
             events: Vec::new(),
             inbox: Vec::new(),
             sent: Vec::new(),
@@ -456,6 +459,7 @@ impl Net {
                 self.nodes[i].fib.insert(prefix, next_hops);
             }
             Output::Fib(FibChange::Withdraw { prefix }) => {
+                self.nodes[i].fib_withdrawals += 1;
                 assert!(
                     self.nodes[i].fib.remove(&prefix).is_some(),
                     "withdraw of an absent route {prefix}"

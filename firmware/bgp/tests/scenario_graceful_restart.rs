@@ -1,0 +1,254 @@
+//! Graceful restart, receiving side (RFC 4724 §4.2): leaves keep forwarding while the
+//! route reflector's sessions drop and come back ("fail-static").
+//!
+//! ```text
+//!              rr 10.0.0.1 (cluster 10.0.0.1, dynamic range 10.0.0.0/24)
+//!             /            \
+//!   leaf1 10.0.0.11     leaf2 10.0.0.12      each announces 198.51.100.<n>/32
+//! ```
+
+mod scenario_net;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use bgp::speaker::{GracefulRestartConfig, Input};
+use bgp::wire::{Afi, Capability, GracefulRestart, Message, Safi};
+use scenario_net::*;
+
+const RR: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const RR_IP: IpAddr = IpAddr::V4(RR);
+
+fn leaf_addr(i: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, 0, 10 + i))
+}
+
+fn leaf_prefix(i: u8) -> ipnet::IpNet {
+    net(&format!("198.51.100.{i}/32"))
+}
+
+/// RR and two leaves, every session Established and every route installed.
+fn two_leaves() -> (Net, usize, usize, usize) {
+    let mut n = Net::new();
+    let rr = n.add("rr", RR, Some(RR));
+    n.input(
+        rr,
+        Input::AddRange(client_range("leaves", "10.0.0.0/24", 10)),
+    );
+    let mut leaves = Vec::new();
+    for i in 1..=2u8 {
+        let IpAddr::V4(addr) = leaf_addr(i) else {
+            unreachable!()
+        };
+        let l = n.add(&format!("leaf{i}"), addr, None);
+        n.input(l, Input::AddPeer(ibgp(RR_IP)));
+        n.input(
+            l,
+            Input::Announce {
+                prefix: leaf_prefix(i),
+                attrs: origin_attrs(),
+            },
+        );
+        leaves.push(l);
+    }
+    n.advance(Duration::from_secs(5));
+    let (l1, l2) = (leaves[0], leaves[1]);
+    assert_eq!(
+        n.nodes[l2].fib.get(&leaf_prefix(1)),
+        Some(&vec![leaf_addr(1)])
+    );
+    assert_eq!(
+        n.nodes[l1].fib.get(&leaf_prefix(2)),
+        Some(&vec![leaf_addr(2)])
+    );
+    (n, rr, l1, l2)
+}
+
+fn stale(n: &Net, node: usize, peer: IpAddr) -> u64 {
+    n.nodes[node]
+        .speaker
+        .peers()
+        .into_iter()
+        .find(|p| p.address == peer)
+        .map_or(0, |p| p.stale)
+}
+
+fn withdrawals(n: &Net, nodes: &[usize]) -> Vec<usize> {
+    nodes.iter().map(|&i| n.nodes[i].fib_withdrawals).collect()
+}
+
+#[test]
+fn leaf_keeps_forwarding_while_the_rr_session_drops_and_returns() {
+    let (mut n, rr, l1, l2) = two_leaves();
+    // TCP reset between the RR and leaf2: no NOTIFICATION either way.
+    n.cut(rr, l2);
+    assert_eq!(n.state(l2, RR_IP).as_deref(), Some("Idle"));
+    assert_eq!(stale(&n, l2, RR_IP), 1, "leaf2 keeps leaf1's route stale");
+    assert_eq!(stale(&n, rr, leaf_addr(2)), 1, "the RR keeps leaf2's route");
+    n.advance(Duration::from_secs(1));
+    assert_eq!(
+        n.nodes[l2].fib.get(&leaf_prefix(1)),
+        Some(&vec![leaf_addr(1)])
+    );
+    assert!(n.nodes[l1].fib.contains_key(&leaf_prefix(2)));
+    let back = n.time_to_established(l2, RR_IP, Duration::from_secs(30));
+    assert!(back.is_some(), "session back");
+    n.advance(Duration::from_secs(1));
+    // Received again and End-of-RIB seen: nothing stale, nothing ever withdrawn.
+    assert_eq!((stale(&n, l2, RR_IP), stale(&n, rr, leaf_addr(2))), (0, 0));
+    assert_eq!(n.updates_for(l2, RR_IP, leaf_prefix(1)).len(), 2);
+    assert_eq!(
+        n.nodes[l2].fib.get(&leaf_prefix(1)),
+        Some(&vec![leaf_addr(1)])
+    );
+    assert_eq!(withdrawals(&n, &[rr, l1, l2]), vec![0, 0, 0]);
+
+    // Every session of the RR drops at once, and returns.
+    n.cut(rr, l1);
+    n.cut(rr, l2);
+    n.advance(Duration::from_secs(30));
+    for l in [l1, l2] {
+        assert_eq!(n.state(l, RR_IP).as_deref(), Some("Established"));
+        assert_eq!(stale(&n, l, RR_IP), 0);
+    }
+    assert_eq!(n.nodes[l1].fib.len(), 1);
+    assert_eq!(n.nodes[l2].fib.len(), 1);
+    assert_eq!(withdrawals(&n, &[rr, l1, l2]), vec![0, 0, 0]);
+}
+
+#[test]
+fn stale_routes_go_when_the_restart_timer_fires() {
+    let (mut n, rr, l1, l2) = two_leaves();
+    // The RR stops accepting: leaf2 cannot come back.
+    n.nodes[rr].listening = false;
+    n.cut(rr, l2);
+    n.advance(Duration::from_secs(119));
+    assert!(n.nodes[l2].fib.contains_key(&leaf_prefix(1)));
+    assert!(n.nodes[l1].fib.contains_key(&leaf_prefix(2)));
+    assert_eq!(withdrawals(&n, &[rr, l1, l2]), vec![0, 0, 0]);
+    // The advertised restart time (120 s) is over on both sides.
+    n.advance(Duration::from_secs(2));
+    assert!(n.nodes[l2].fib.is_empty());
+    assert!(!n.nodes[l1].fib.contains_key(&leaf_prefix(2)));
+    assert!(!n.nodes[rr].fib.contains_key(&leaf_prefix(2)));
+    assert_eq!(withdrawals(&n, &[rr, l1, l2]), vec![1, 1, 1]);
+    // The dynamic slot of leaf2 is freed with its routes.
+    assert!(
+        n.nodes[rr]
+            .speaker
+            .peers()
+            .iter()
+            .all(|p| p.address != leaf_addr(2))
+    );
+}
+
+#[test]
+fn end_of_rib_withdraws_what_was_not_sent_again() {
+    let (mut n, rr, l1, l2) = two_leaves();
+    n.cut(rr, l2);
+    // While leaf2 is away, leaf1 withdraws its route: leaf2 cannot hear it.
+    n.input(l1, Input::Withdraw(leaf_prefix(1)));
+    assert!(n.nodes[l2].fib.contains_key(&leaf_prefix(1)));
+    assert!(
+        n.time_to_established(l2, RR_IP, Duration::from_secs(30))
+            .is_some()
+    );
+    n.advance(Duration::from_secs(1));
+    // The RR's table and End-of-RIB came without it: the stale copy is gone.
+    assert!(n.nodes[l2].fib.is_empty());
+    assert_eq!(n.nodes[l2].fib_withdrawals, 1);
+    assert_eq!(stale(&n, l2, RR_IP), 0);
+    // leaf2's own route never left leaf1.
+    assert_eq!(n.nodes[l1].fib_withdrawals, 0);
+}
+
+#[test]
+fn session_ends_with_a_notification_withdraw_at_once() {
+    // Hold timer expiry: the NOTIFICATION is sent (and lost), so it is not graceful.
+    let (mut n, rr, _l1, l2) = two_leaves();
+    n.blackhole(RR_IP, leaf_addr(2), true);
+    n.advance(Duration::from_secs(95));
+    assert!(n.notifications_sent(l2).contains(&(4, 0)));
+    assert!(n.nodes[l2].fib.is_empty(), "withdrawn at hold timer expiry");
+    assert_eq!(stale(&n, l2, RR_IP), 0);
+    let _ = rr;
+
+    // A NOTIFICATION received (leaf2 de-configures the RR): the RR withdraws at once.
+    let (mut n, rr, l1, l2) = two_leaves();
+    n.input(l2, Input::RemovePeer(RR_IP));
+    assert!(!n.nodes[rr].fib.contains_key(&leaf_prefix(2)));
+    assert!(!n.nodes[l1].fib.contains_key(&leaf_prefix(2)));
+    assert!(n.nodes[l2].fib.is_empty());
+}
+
+#[test]
+fn a_peer_back_without_forwarding_state_loses_its_stale_routes_at_once() {
+    let (mut n, rr, _l1, l2) = two_leaves();
+    n.cut(rr, l2);
+    // The RR comes back saying its forwarding state was not preserved.
+    n.nodes[rr]
+        .speaker
+        .set_graceful_restart(GracefulRestartConfig {
+            restart_time: 90,
+            restarting: true,
+            forwarding_preserved: false,
+        });
+    assert!(
+        n.time_to_established(l2, RR_IP, Duration::from_secs(30))
+            .is_some()
+    );
+    n.advance(Duration::from_secs(1));
+    // Withdrawn when the session came back, then learned again from the RR.
+    assert_eq!(n.nodes[l2].fib_withdrawals, 1);
+    assert_eq!(
+        n.nodes[l2].fib.get(&leaf_prefix(1)),
+        Some(&vec![leaf_addr(1)])
+    );
+    // The OPEN said so: Restart State set, families without Forwarding State.
+    let opens: Vec<&GracefulRestart> = n.nodes[l2]
+        .inbox
+        .iter()
+        .filter_map(|(from, m)| match m {
+            Message::Open(o) if *from == RR_IP => o.capabilities.iter().find_map(|c| match c {
+                Capability::GracefulRestart(g) => Some(g),
+                _ => None,
+            }),
+            _ => None,
+        })
+        .collect();
+    let first = GracefulRestart {
+        restarting: false,
+        restart_time: 120,
+        families: vec![
+            (Afi::Ipv4, Safi::Unicast, true),
+            (Afi::Ipv6, Safi::Unicast, true),
+        ],
+    };
+    let again = GracefulRestart {
+        restarting: true,
+        restart_time: 90,
+        families: vec![
+            (Afi::Ipv4, Safi::Unicast, false),
+            (Afi::Ipv6, Safi::Unicast, false),
+        ],
+    };
+    assert_eq!(opens, vec![&first, &again]);
+    // Restart State only during the restart time after the first such OPEN.
+    n.advance(Duration::from_secs(90));
+    n.cut(rr, l2);
+    assert!(
+        n.time_to_established(l2, RR_IP, Duration::from_secs(30))
+            .is_some()
+    );
+    let last = n.nodes[l2]
+        .inbox
+        .iter()
+        .rev()
+        .find_map(|(from, m)| match m {
+            Message::Open(o) if *from == RR_IP => Some(o.clone()),
+            _ => None,
+        });
+    assert!(last.unwrap().capabilities.iter().any(
+        |c| matches!(c, Capability::GracefulRestart(g) if !g.restarting && g.restart_time == 90)
+    ));
+}
