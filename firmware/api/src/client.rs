@@ -81,6 +81,12 @@ impl Client {
         self.get_json("/v1/peers")
     }
 
+    /// `GET /v1/routes?prefix=P`: every path of one prefix.
+    pub fn routes(&self, prefix: &str) -> Result<crate::routes::RouteView, ClientError> {
+        // Prefixes need no escaping beyond `/`, which is allowed in a query string.
+        self.get_json(&format!("/v1/routes?prefix={prefix}"))
+    }
+
     /// `GET path`, decoded from JSON.
     pub fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let body = self.get(path)?;

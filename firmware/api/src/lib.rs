@@ -10,11 +10,13 @@
 //! - [`client`] fetches and decodes the same types for `routerd-tool` and tests.
 //!
 //! Endpoints (all `GET`): `/v1/status` ([`Status`]) and `/v1/peers` ([`PeerList`]) in
-//! JSON, `/metrics` in the Prometheus text format ([`metrics`]).
+//! JSON, `/metrics` in the Prometheus text format ([`metrics`]), and
+//! `/v1/routes?prefix=P` ([`routes::RouteView`]), the one endpoint that asks the core.
 //! When a token hash is configured every request needs `Authorization: Bearer <token>`.
 
 pub mod client;
 pub mod metrics;
+pub mod routes;
 pub mod server;
 mod types;
 

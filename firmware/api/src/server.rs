@@ -11,9 +11,10 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -21,8 +22,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::routes::RouteQuery;
 use crate::{PeerList, Snapshot, Status};
 
 /// Who may call the API.
@@ -71,48 +73,107 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
-#[derive(Clone)]
-struct AppState {
-    snapshots: watch::Receiver<Arc<Snapshot>>,
+/// What the handlers read: the published snapshots, and the core's query channel for
+/// `/v1/routes` (`None`: that endpoint answers 503).
+#[derive(Clone, Debug)]
+pub struct Backend {
+    /// The latest snapshot.
+    pub snapshots: watch::Receiver<Arc<Snapshot>>,
+    /// Questions for the core.
+    pub queries: Option<mpsc::Sender<RouteQuery>>,
 }
+
+/// How long `/v1/routes` waits for the core before answering 503.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The API's routes with access control applied. Source filtering needs the peer
 /// address, which [`serve`] provides (`ConnectInfo`).
-pub fn router(snapshots: watch::Receiver<Arc<Snapshot>>, access: Access) -> Router {
+pub fn router(backend: Backend, access: Access) -> Router {
     let access = Arc::new(access);
     Router::new()
         .route("/v1/status", get(status))
         .route("/v1/peers", get(peers))
         .route("/metrics", get(metrics))
+        .route("/v1/routes", get(routes))
         .layer(middleware::from_fn_with_state(access, check_access))
-        .with_state(AppState { snapshots })
+        .with_state(backend)
 }
 
 /// Serves the API on `listener` until the task is dropped or accepting fails.
 pub async fn serve(
     listener: TcpListener,
-    snapshots: watch::Receiver<Arc<Snapshot>>,
+    backend: Backend,
     access: Access,
 ) -> Result<(), ServeError> {
-    let app = router(snapshots, access).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router(backend, access).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app).await?;
     Ok(())
 }
 
-async fn status(State(state): State<AppState>) -> Json<Status> {
+async fn status(State(state): State<Backend>) -> Json<Status> {
     let snapshot = state.snapshots.borrow().clone();
     Json(snapshot.status(Instant::now()))
 }
 
-async fn peers(State(state): State<AppState>) -> Json<PeerList> {
+async fn peers(State(state): State<Backend>) -> Json<PeerList> {
     let snapshot = state.snapshots.borrow().clone();
     Json(snapshot.peer_list(Instant::now()))
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
+async fn metrics(State(state): State<Backend>) -> Response {
     let snapshot = state.snapshots.borrow().clone();
     let text = crate::metrics::render(&snapshot, Instant::now());
     ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response()
+}
+
+/// Query string of `/v1/routes`.
+#[derive(serde::Deserialize)]
+struct RoutesParams {
+    prefix: Option<String>,
+}
+
+async fn routes(State(state): State<Backend>, Query(params): Query<RoutesParams>) -> Response {
+    let Some(text) = params.prefix else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "give ?prefix=PREFIX (e.g. 198.51.100.11/32); listing every route is not served\n",
+        )
+            .into_response();
+    };
+    let Ok(prefix) = text.parse::<ipnet::IpNet>() else {
+        return (
+            StatusCode::BAD_REQUEST,
+            format!("`{text}` is not a prefix like 198.51.100.0/24\n"),
+        )
+            .into_response();
+    };
+    let Some(queries) = state.queries else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "route queries are not served here\n",
+        )
+            .into_response();
+    };
+    let (reply, answer) = oneshot::channel();
+    let asked = queries.try_send(RouteQuery::Explain {
+        prefix: prefix.trunc(),
+        reply,
+    });
+    if asked.is_err() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the router is busy; retry\n",
+        )
+            .into_response();
+    }
+    match tokio::time::timeout(QUERY_TIMEOUT, answer).await {
+        Ok(Ok(view)) => Json(view).into_response(),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the router did not answer in time; retry\n",
+        )
+            .into_response(),
+    }
 }
 
 async fn check_access(State(access): State<Arc<Access>>, request: Request, next: Next) -> Response {

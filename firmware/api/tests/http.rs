@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use api::client::{Client, ClientError};
-use api::server::{Access, Auth, serve, token_sha256};
+use api::server::{Access, Auth, Backend, serve, token_sha256};
 use api::{PeerSnapshot, Snapshot};
 use tokio::sync::watch;
 
@@ -43,7 +43,11 @@ fn start(rt: &tokio::runtime::Runtime, access: Access) -> (String, watch::Sender
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    rt.spawn(serve(listener, rx, access));
+    let backend = Backend {
+        snapshots: rx,
+        queries: None,
+    };
+    rt.spawn(serve(listener, backend, access));
     (url, tx)
 }
 
@@ -72,6 +76,16 @@ fn serves_the_latest_published_snapshot() {
         metrics.contains("routerd_peer_established{peer=\"192.0.2.11\"} 1"),
         "{metrics}"
     );
+    for (path, code) in [
+        ("/v1/routes", 400),
+        ("/v1/routes?prefix=nonsense", 400),
+        ("/v1/routes?prefix=198.51.100.0/24", 503),
+    ] {
+        match client.get(path) {
+            Err(ClientError::Status { status, .. }) if status == code => {}
+            other => panic!("{path}: expected {code}, got {other:?}"),
+        }
+    }
     match client.get("/v1/nothing") {
         Err(ClientError::Status { status: 404, .. }) => {}
         other => panic!("expected 404, got {other:?}"),

@@ -13,6 +13,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use api::routes::RouteQuery;
 use bgp::Speaker;
 use bgp::speaker::{Event, FibChange, Input, Output};
 use bgp::wire::{Origin, PathAttributes};
@@ -30,6 +31,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
 /// Time between attempts to bind the status API.
 const API_RETRY: Duration = Duration::from_secs(5);
+/// Route queries from the API waiting for the core (more are answered 503).
+const QUERY_QUEUE: usize = 16;
 /// Depth of the network event channel (backpressure on readers beyond it).
 const EVENT_QUEUE: usize = 1024;
 
@@ -55,6 +58,7 @@ pub(crate) async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StartError> {
     let (events_tx, mut events) = mpsc::channel(EVENT_QUEUE);
+    let (queries_tx, mut queries) = mpsc::channel(QUERY_QUEUE);
     let fib = match config.fib.clone() {
         Some(settings) => Some(FibHandle::start(settings).await?),
         None => None,
@@ -64,7 +68,11 @@ pub(crate) async fn run(
     let mut background = tokio::task::JoinSet::new();
     if let Some(api) = &config.api {
         for &addr in &api.binds {
-            background.spawn(serve_api(addr, snapshots.clone(), api.access.clone()));
+            let backend = api::server::Backend {
+                snapshots: snapshots.clone(),
+                queries: Some(queries_tx.clone()),
+            };
+            background.spawn(serve_api(addr, backend, api.access.clone()));
         }
     }
     for &addr in &config.listen {
@@ -109,6 +117,7 @@ pub(crate) async fn run(
             }
             _ = publish_tick.tick() => core.status.tick(&core.speaker),
             Some(event) = events.recv() => core.on_net_event(event),
+            Some(query) = queries.recv() => core.on_query(query),
         }
     }
 
@@ -128,7 +137,7 @@ pub(crate) async fn run(
 /// be bound (not configured yet, port in use) it retries every [`API_RETRY`].
 async fn serve_api(
     addr: std::net::SocketAddr,
-    snapshots: tokio::sync::watch::Receiver<std::sync::Arc<api::Snapshot>>,
+    backend: api::server::Backend,
     access: api::server::Access,
 ) {
     let mut warned = false;
@@ -136,7 +145,7 @@ async fn serve_api(
         match tokio::net::TcpListener::bind(addr).await {
             Ok(listener) => {
                 tracing::info!(%addr, "status api listening");
-                if let Err(error) = api::server::serve(listener, snapshots, access).await {
+                if let Err(error) = api::server::serve(listener, backend, access).await {
                     tracing::error!(%addr, %error, "status api stopped");
                 }
                 return;
@@ -184,6 +193,15 @@ impl Core {
             self.drain();
         }
         self.status.publish(&self.speaker);
+    }
+
+    /// Answers a question of the API (O(paths of one prefix)).
+    fn on_query(&mut self, query: RouteQuery) {
+        match query {
+            RouteQuery::Explain { prefix, reply } => {
+                let _ = reply.send(crate::explain::answer(&self.speaker, prefix));
+            }
+        }
     }
 
     fn on_net_event(&mut self, event: NetEvent) {

@@ -169,6 +169,24 @@ fn leaf_and_reflector_peer_exchange_routes_and_stop_cleanly() {
             .expect("client task")
             .expect("status answers");
             assert_eq!((status.mode.as_str(), status.loc_rib_routes), ("rr", 1));
+            // Why the RR holds the leaf's claim: one path, from the leaf, best.
+            let view = tokio::task::spawn_blocking(move || {
+                Client::new(&format!("http://127.0.0.1:{rr_api}"), None)
+                    .and_then(|c| c.routes("198.51.100.2/32"))
+            })
+            .await
+            .expect("client task")
+            .expect("routes answer");
+            assert_eq!(view.paths.len(), 1, "{view:?}");
+            let path = &view.paths[0];
+            assert!(path.best);
+            assert_eq!(path.from, Some("127.0.0.2".parse().unwrap()));
+            assert_eq!(path.next_hop, Some("127.0.0.2".parse().unwrap()));
+            assert_eq!(
+                path.local_pref,
+                Some(100),
+                "iBGP carries LOCAL_PREF: {path:?}"
+            );
             // A connection from the RR's own address is refused, and counted.
             let _own = tokio::net::TcpStream::connect(("127.0.0.1", bgp_port))
                 .await

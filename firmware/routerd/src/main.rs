@@ -7,6 +7,7 @@
 
 mod connections;
 mod daemon;
+mod explain;
 mod fib;
 mod init;
 #[cfg(test)]
