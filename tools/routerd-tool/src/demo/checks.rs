@@ -2,8 +2,8 @@
 //!
 //! Each function returns an [`Assertion`]: pass or fail plus the evidence lines that
 //! decided it. The API documents are read by field names that the routerd API uses
-//! (`state`, `dynamic`, `accepted`, `rejected`, prefixes as `a.b.c.d/32`), searched
-//! anywhere in the document so that nesting does not matter; a document that is missing
+//! (`state`, `dynamic`, `accepted`, `rejected`, the paths of `/v1/routes?prefix=P`), state
+//! and rejection counters searched anywhere in the document so nesting does not matter; a document that is missing
 //! fails the assertion and is quoted as evidence.
 
 use std::collections::BTreeSet;
@@ -12,7 +12,7 @@ use std::net::Ipv4Addr;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::observe::{LeafKernel, NodeDocs, Observation};
+use super::observe::{LeafKernel, NodeDocs, Observation, route_query};
 use super::plan::SITES;
 
 /// One checked statement.
@@ -82,35 +82,6 @@ pub(crate) fn rejected_total(v: &Value) -> u64 {
             .sum(),
         Value::Array(items) => items.iter().map(rejected_total).sum(),
         _ => 0,
-    }
-}
-
-/// Every `a.b.c.d/32` string anywhere in `v`.
-pub(crate) fn host_routes(v: &Value, out: &mut BTreeSet<Ipv4Addr>) {
-    match v {
-        Value::String(s) => {
-            if let Some((addr, "32")) = s.split_once('/')
-                && let Ok(a) = addr.parse()
-            {
-                out.insert(a);
-            }
-        }
-        Value::Array(items) => items.iter().for_each(|i| host_routes(i, out)),
-        Value::Object(map) => map.values().for_each(|i| host_routes(i, out)),
-        _ => {}
-    }
-}
-
-fn expected_clients() -> BTreeSet<Ipv4Addr> {
-    SITES.iter().map(|s| s.client()).collect()
-}
-
-fn show(set: &BTreeSet<Ipv4Addr>) -> String {
-    let v: Vec<String> = set.iter().map(|a| format!("{a}/32")).collect();
-    if v.is_empty() {
-        "none".into()
-    } else {
-        v.join(", ")
     }
 }
 
@@ -221,41 +192,57 @@ pub(crate) fn rr_dynamic_peers(rr: &NodeDocs) -> Assertion {
     Assertion::new("3", title, pass, evidence)
 }
 
-/// 4: the RR accepted exactly the four client /32s and rejected none.
+/// 4: the RR accepted exactly the four client /32s, each from the leaf that owns it, and
+/// rejected none.
 pub(crate) fn rr_accepted_routes(rr: &NodeDocs) -> Assertion {
     let title = "the RR accepted exactly the four client /32s and rejected none";
     let mut evidence = Vec::new();
-    let mut pass = true;
     let peers = dynamic_peers(rr).unwrap_or_default();
     let accepted: u64 = peers.iter().filter_map(|p| p["accepted"].as_u64()).sum();
     let peer_rejects: u64 = peers.iter().map(|p| rejected_total(p)).sum();
     evidence.push(format!(
-        "rr /v1/peers: accepted {accepted} prefixes, rejected {peer_rejects}"
+        "rr /v1/peers: dynamic peers accepted {accepted} prefixes, rejected {peer_rejects}"
     ));
-    pass &= accepted == 4 && peer_rejects == 0;
-    match rr.doc("/v1/routes") {
-        Ok(doc) => {
-            let mut routes = BTreeSet::new();
-            host_routes(doc, &mut routes);
-            // Client /32s only (the pool 10.20.0.0/16): tunnel or connected host routes a
-            // routes document may also list are not what the leaves announced.
-            routes.retain(|a| a.octets()[..2] == [10, 20]);
-            let rejects = rejected_total(doc);
+    let mut pass = accepted == 4 && peer_rejects == 0;
+    match rr.doc("/v1/status") {
+        Ok(status) => {
+            let rib = status["loc_rib_routes"].as_u64();
+            let rejects = rejected_total(status);
             evidence.push(format!(
-                "rr /v1/routes: /32s {}; rejection counters total {rejects}",
-                show(&routes)
+                "rr /v1/status: loc_rib_routes {}, rejection counters total {rejects}",
+                rib.map_or("missing".to_string(), |n| n.to_string())
             ));
-            pass &= routes == expected_clients() && rejects == 0;
+            pass &= rib == Some(4) && rejects == 0;
         }
         Err(e) => {
             pass = false;
-            evidence.push(format!("rr /v1/routes unavailable: {e}"));
+            evidence.push(format!("rr /v1/status unavailable: {e}"));
         }
     }
-    if let Ok(status) = rr.doc("/v1/status") {
-        let rejects = rejected_total(status);
-        evidence.push(format!("rr /v1/status: rejection counters total {rejects}"));
-        pass &= rejects == 0;
+    for site in SITES {
+        let path = route_query(site.client());
+        match rr.doc(&path) {
+            Ok(view) => {
+                let best = view["paths"]
+                    .as_array()
+                    .and_then(|paths| paths.iter().find(|p| p["best"] == true));
+                let from = best.and_then(|p| p["from"].as_str()).unwrap_or("none");
+                let good = from == site.tunnel().to_string();
+                pass &= good;
+                evidence.push(format!(
+                    "rr {path}: best path from {from} ({})",
+                    if good {
+                        format!("{}'s tunnel address", site.name)
+                    } else {
+                        format!("EXPECTED {} of {}", site.tunnel(), site.name)
+                    }
+                ));
+            }
+            Err(e) => {
+                pass = false;
+                evidence.push(format!("rr {path} unavailable: {e}"));
+            }
+        }
     }
     Assertion::new("4", title, pass, evidence)
 }

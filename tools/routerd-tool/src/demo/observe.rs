@@ -13,22 +13,22 @@ use serde_json::{Value, json};
 use super::lab::Lab;
 use super::plan::{API_ADDR, SITES, Site};
 
-/// API endpoints read from every router.
-pub(crate) const ENDPOINTS: [&str; 5] = [
-    "/v1/status",
-    "/v1/peers",
-    "/v1/routes",
-    "/v1/enrollment",
-    "/v1/tunnels",
-];
+/// API endpoints read from every router (plus `/v1/routes?prefix=C/32` per client).
+pub(crate) const ENDPOINTS: [&str; 4] =
+    ["/v1/status", "/v1/peers", "/v1/enrollment", "/v1/tunnels"];
+
+/// The route query path of a client's /32.
+pub(crate) fn route_query(client: Ipv4Addr) -> String {
+    format!("/v1/routes?prefix={client}/32")
+}
 
 /// One router's API documents, by endpoint (`Err`: why it could not be fetched).
 #[derive(Debug, Clone)]
 pub(crate) struct NodeDocs {
     /// Node name (`rr`, `aws-leaf`, ...).
     pub(crate) node: String,
-    /// `(endpoint, document)` in [`ENDPOINTS`] order.
-    pub(crate) docs: Vec<(&'static str, Result<Value, String>)>,
+    /// `(path, document)`: [`ENDPOINTS`], then one route query per client.
+    pub(crate) docs: Vec<(String, Result<Value, String>)>,
 }
 
 impl NodeDocs {
@@ -49,7 +49,7 @@ impl NodeDocs {
                 Ok(v) => v.clone(),
                 Err(e) => json!({ "error": e }),
             };
-            map.insert((*endpoint).to_string(), v);
+            map.insert(endpoint.clone(), v);
         }
         Value::Object(map)
     }
@@ -111,7 +111,12 @@ impl Observer<'_> {
     pub(crate) fn node(&self, node: &str, ns: &str) -> NodeDocs {
         let docs = ENDPOINTS
             .iter()
-            .map(|&e| (e, self.fetch(ns, e)))
+            .map(|e| e.to_string())
+            .chain(SITES.iter().map(|s| route_query(s.client())))
+            .map(|path| {
+                let doc = self.fetch(ns, &path);
+                (path, doc)
+            })
             .collect::<Vec<_>>();
         NodeDocs {
             node: node.to_string(),

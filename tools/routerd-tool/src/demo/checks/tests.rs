@@ -5,10 +5,10 @@ use super::*;
 use crate::demo::plan::Site;
 use serde_json::json;
 
-fn docs(node: &str, endpoint: &'static str, doc: Value) -> NodeDocs {
+fn docs(node: &str, endpoint: &str, doc: Value) -> NodeDocs {
     NodeDocs {
         node: node.into(),
-        docs: vec![(endpoint, Ok(doc))],
+        docs: vec![(endpoint.to_string(), Ok(doc))],
     }
 }
 
@@ -19,14 +19,36 @@ fn peer(addr: &str, state: &str, accepted: u64, rejected: u64) -> Value {
            "advertised": 3, "last_error": null})
 }
 
-fn rr_with(peers: Vec<Value>, routes: Value) -> NodeDocs {
+/// The RR's documents: `/v1/peers`, `/v1/status` and one route view per client whose
+/// best path comes from `from(site)`.
+fn rr_with(peers: Vec<Value>, status: Value, from: impl Fn(&Site) -> String) -> NodeDocs {
+    let mut docs = vec![
+        ("/v1/peers".to_string(), Ok(json!({ "peers": peers }))),
+        ("/v1/status".to_string(), Ok(status)),
+    ];
+    for s in SITES {
+        let view = json!({"prefix": format!("{}/32", s.client()), "paths": [
+            {"from": from(&s), "best": true, "lost_at": null, "next_hop": from(&s), "as_path": "",
+             "local_pref": 100, "med": null, "communities": [], "originator_id": null, "cluster_list": []}]});
+        docs.push((route_query(s.client()), Ok(view)));
+    }
     NodeDocs {
         node: "rr".into(),
-        docs: vec![
-            ("/v1/peers", Ok(json!({ "peers": peers }))),
-            ("/v1/routes", Ok(routes)),
-        ],
+        docs,
     }
+}
+
+fn good_status() -> Value {
+    json!({"mode": "rr", "loc_rib_routes": 4, "peers_total": 4, "peers_established": 4,
+           "refused_connections": [{"reason": "no-matching-range", "count": 1}]})
+}
+
+fn owner(s: &Site) -> String {
+    s.tunnel().to_string()
+}
+
+fn good_rr(peers: Vec<Value>) -> NodeDocs {
+    rr_with(peers, good_status(), owner)
 }
 
 fn good_peers() -> Vec<Value> {
@@ -39,40 +61,51 @@ fn good_peers() -> Vec<Value> {
     peers
 }
 
-fn good_routes() -> Value {
-    json!({"routes": SITES.iter().map(|s| json!({"prefix": format!("{}/32", s.client())})).collect::<Vec<_>>()})
-}
-
 #[test]
 fn dynamic_peers_must_be_the_four_leaves_all_established() {
-    assert!(rr_dynamic_peers(&rr_with(good_peers(), good_routes())).pass);
+    assert!(rr_dynamic_peers(&good_rr(good_peers())).pass);
     let mut peers = good_peers();
     peers[2]["state"] = json!("OpenConfirm");
-    let a = rr_dynamic_peers(&rr_with(peers, good_routes()));
+    let a = rr_dynamic_peers(&good_rr(peers));
     assert!(!a.pass);
     assert!(a.evidence[0].contains("4 dynamic peers, 3 Established"));
     let missing: Vec<Value> = good_peers().into_iter().skip(1).collect();
-    assert!(!rr_dynamic_peers(&rr_with(missing, good_routes())).pass);
+    assert!(!rr_dynamic_peers(&good_rr(missing)).pass);
     let no_doc = docs("rr", "/v1/status", json!({}));
     assert!(!rr_dynamic_peers(&no_doc).pass);
 }
 
 #[test]
-fn accepted_routes_must_be_exactly_the_clients_with_no_rejection() {
-    assert!(rr_accepted_routes(&rr_with(good_peers(), good_routes())).pass);
+fn accepted_routes_must_be_the_four_clients_from_their_owners_with_no_rejection() {
+    let a = rr_accepted_routes(&good_rr(good_peers()));
+    assert!(a.pass, "{:?}", a.evidence);
+    // A rejected announcement.
     let mut peers = good_peers();
     peers[0] = peer("10.99.0.11", "Established", 1, 1);
-    let a = rr_accepted_routes(&rr_with(peers, good_routes()));
-    assert!(!a.pass, "{:?}", a.evidence);
-    let mut routes = good_routes();
-    routes["routes"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"prefix": "10.20.9.9/32"}));
-    assert!(!rr_accepted_routes(&rr_with(good_peers(), routes)).pass);
-    let counters =
-        json!({"routes": good_routes()["routes"], "rejected_by_reason": {"not-owned": 2}});
-    assert!(!rr_accepted_routes(&rr_with(good_peers(), counters)).pass);
+    assert!(!rr_accepted_routes(&good_rr(peers)).pass);
+    // A fifth route in the Loc-RIB.
+    let mut status = good_status();
+    status["loc_rib_routes"] = json!(5);
+    assert!(!rr_accepted_routes(&rr_with(good_peers(), status, owner)).pass);
+    // A rejection counter in the status.
+    let mut status = good_status();
+    status["sam_rejected"] = json!({"not-owned": 2});
+    assert!(!rr_accepted_routes(&rr_with(good_peers(), status, owner)).pass);
+    // The pve client's /32 learned from the aws leaf.
+    let wrong = |s: &Site| {
+        if s.name == "pve" {
+            SITES[0].tunnel().to_string()
+        } else {
+            owner(s)
+        }
+    };
+    let a = rr_accepted_routes(&rr_with(good_peers(), good_status(), wrong));
+    assert!(!a.pass);
+    assert!(a.evidence.iter().any(|e| e.contains("EXPECTED 10.99.0.14")));
+    // A route view that cannot be fetched.
+    let mut rr = good_rr(good_peers());
+    rr.docs.pop();
+    assert!(!rr_accepted_routes(&rr).pass);
 }
 
 #[test]
@@ -97,7 +130,10 @@ fn enrollment_needs_every_state_ready() {
     let mut missing = all;
     missing[0] = NodeDocs {
         node: "aws-leaf".into(),
-        docs: vec![("/v1/enrollment", Err("router answered 404".into()))],
+        docs: vec![(
+            "/v1/enrollment".to_string(),
+            Err("router answered 404".into()),
+        )],
     };
     assert!(!enrollment_ready(&missing).pass);
     assert!(!enrollment_ready(&[]).pass);
@@ -194,10 +230,4 @@ fn json_helpers_find_nested_values() {
     strings_under(&v, "state", &mut states);
     assert_eq!(states, ["Ready", "Ready"]);
     assert_eq!(rejected_total(&v), 5);
-    let mut routes = BTreeSet::new();
-    host_routes(&v, &mut routes);
-    assert_eq!(
-        routes.into_iter().collect::<Vec<_>>(),
-        [Ipv4Addr::new(10, 20, 1, 10)]
-    );
 }
