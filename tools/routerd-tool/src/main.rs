@@ -29,6 +29,8 @@ enum Command {
     Peers(peers::Args),
     /// Show mode, uptime, route count and peer summary of a running router.
     Status(status::Args),
+    /// Show every path a running router holds for one prefix, and why the others lost.
+    Routes(routes::Args),
     /// Build bootable firmware images (`image build --board NAME --out DIR`).
     Image(image::Args),
     /// Run the four-site SAM gate and check it (`demo [--flavour qemu|netns]`).
@@ -41,6 +43,7 @@ mod inspect;
 mod keygen;
 mod peers;
 mod provision;
+mod routes;
 mod status;
 
 fn main() {
@@ -51,6 +54,7 @@ fn main() {
         Command::Inspect(a) => inspect::run(a),
         Command::Peers(a) => peers::run(a),
         Command::Status(a) => status::run(a),
+        Command::Routes(a) => routes::run(a),
         Command::Image(a) => image::run(a),
         Command::Demo(a) => demo::run(a),
     };
