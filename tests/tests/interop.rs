@@ -238,6 +238,13 @@ fn a_routerd_rr_reflects_between_bird_frr_and_gobgp_leaves() {
     let (code, status) = routerd.tool(&["status", "--router", "http://127.0.0.1:7179"]);
     assert_eq!(code, 0);
     assert!(status.contains("mode        rr"), "{status}");
+    // Why the RR holds BIRD's /32: one path, from BIRD, best.
+    let (code, json) = routerd.tool(&["routes", "--prefix", "198.51.100.11/32", "--json"]);
+    assert_eq!(code, 0, "{json}");
+    let view: serde_json::Value = serde_json::from_str(&json).expect("routes JSON");
+    assert_eq!(view["paths"].as_array().map(Vec::len), Some(1), "{view}");
+    assert_eq!(view["paths"][0]["from"], "10.77.0.11");
+    assert_eq!(view["paths"][0]["best"], true);
     // The RR installs the best paths too.
     expect_kernel(&routerd, &[11, 12, 13], "routerd RR");
 }
