@@ -1,14 +1,17 @@
 //! The daemon's one event loop: it owns the [`bgp::Speaker`] and drives it.
 //!
-//! Inputs come from one channel of [`NetEvent`]s (listeners, connects, readers), from the
-//! speaker's timer (one `sleep_until`, re-armed only when `poll_timeout` changes) and from
-//! the shutdown future. After every input the loop drains `poll_output()` completely:
-//! bytes go to per-connection writers, connects are started, FIB changes of the drain are
-//! handed to the FIB task as one batch, events are logged, and a status snapshot is
-//! published. Nothing in the loop waits for the kernel or for API clients.
+//! Inputs, in the loop's (biased) order: the shutdown future; the speaker's timer (one
+//! `sleep_until`, re-armed only when `poll_timeout` changes); the status tick; one
+//! channel of [`NetEvent`]s (listeners, connects, readers); route queries from the API.
+//! Timers come before network input so that a flood of UPDATEs cannot starve keepalives.
+//! After every input the loop drains `poll_output()` completely: bytes go to
+//! per-connection writers, connects are started, FIB changes of the drain are handed to
+//! the FIB task as one batch, events are logged, and a status snapshot is published.
+//! Nothing in the loop waits for the kernel or for API clients.
 //!
-//! Shutdown: `Input::Shutdown` (Cease to every peer), a last drain, writers flushed (with a
-//! deadline), queued FIB changes applied, then [`run`] returns.
+//! Shutdown: listeners and API servers stop, `Input::Shutdown` (Cease to every peer; the
+//! sessions' routes are withdrawn), a last drain, writers flushed (with a deadline), the
+//! queued FIB changes applied, then [`run`] returns.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
