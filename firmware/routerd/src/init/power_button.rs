@@ -1,11 +1,12 @@
 //! Turns the ACPI power button into SIGTERM for PID 1, so pressing it (or QEMU's
 //! `system_powerdown`) shuts the router down in the same order as a signal does.
 //!
-//! Watches every input device named "Power Button" (ACPI `button` + `evdev` modules) and
-//! reads `struct input_event` records (24 bytes on 64-bit Linux) for KEY_POWER presses.
+//! Watches every input device that can report KEY_POWER (ACPI `button` + `evdev` modules
+//! on x86, `gpio_keys` + `evdev` on QEMU virt) and reads `struct input_event` records
+//! (24 bytes on 64-bit Linux) for KEY_POWER presses.
 
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::{console, sys};
 
@@ -13,28 +14,69 @@ const EVENT_SIZE: usize = 24;
 const EV_KEY: u16 = 1;
 const KEY_POWER: u16 = 116;
 
-/// Starts one watcher thread per power button found under `/sys/class/input`.
+/// Starts a thread that watches for power-button input devices and starts one reader
+/// per device; devices that appear later (drivers probe asynchronously) are picked up by
+/// rescanning every second.
 pub(super) fn spawn_watchers() {
-    let Ok(entries) = std::fs::read_dir("/sys/class/input") else {
-        return;
-    };
-    for entry in entries.filter_map(Result::ok) {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !name.starts_with("event") {
-            continue;
-        }
-        let label = std::fs::read_to_string(entry.path().join("device/name")).unwrap_or_default();
-        if label.trim() != "Power Button" {
-            continue;
-        }
-        let dev = PathBuf::from("/dev/input").join(&name);
-        let spawned = std::thread::Builder::new()
-            .name(format!("power-{name}"))
-            .spawn(move || watch(dev));
-        if let Err(e) = spawned {
-            console(&format!("cannot watch power button {name}: {e}"));
-        }
+    let spawned = std::thread::Builder::new()
+        .name("power-scan".into())
+        .spawn(|| {
+            let mut watched: Vec<String> = Vec::new();
+            loop {
+                for name in power_key_devices(Path::new("/sys/class/input")) {
+                    if watched.contains(&name) {
+                        continue;
+                    }
+                    let dev = PathBuf::from("/dev/input").join(&name);
+                    let reader = std::thread::Builder::new()
+                        .name(format!("power-{name}"))
+                        .spawn(move || watch(dev));
+                    match reader {
+                        Ok(_) => console(&format!("power button watched on /dev/input/{name}")),
+                        Err(e) => console(&format!("cannot watch power button {name}: {e}")),
+                    }
+                    watched.push(name);
+                }
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            }
+        });
+    if let Err(e) = spawned {
+        console(&format!("cannot start the power button scanner: {e}"));
     }
+}
+
+/// Event devices (`eventN`) under `sys_input` whose key capabilities include KEY_POWER:
+/// the ACPI "Power Button" on x86, `gpio-keys` on QEMU virt and many boards.
+fn power_key_devices(sys_input: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(sys_input) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("event"))
+        .filter(|name| {
+            let caps = sys_input.join(name).join("device/capabilities/key");
+            std::fs::read_to_string(caps).is_ok_and(|bits| has_key(&bits, KEY_POWER))
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// Whether the sysfs key bitmap (hex words, most significant first, 64 bits each on
+/// 64-bit kernels) has bit `code` set.
+fn has_key(bitmap: &str, code: u16) -> bool {
+    let words: Vec<&str> = bitmap.split_whitespace().collect();
+    let index = usize::from(code / 64);
+    let Some(word) = words
+        .len()
+        .checked_sub(index + 1)
+        .and_then(|i| words.get(i))
+    else {
+        return false;
+    };
+    u64::from_str_radix(word, 16).is_ok_and(|w| w & (1 << (code % 64)) != 0)
 }
 
 fn watch(dev: PathBuf) {
@@ -63,6 +105,18 @@ fn is_power_press(event: &[u8; EVENT_SIZE]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_bitmap_words_are_read_least_significant_last() {
+        // ACPI power button: only KEY_POWER (116 = word 1, bit 52).
+        assert!(has_key("10000000000000 0", KEY_POWER));
+        assert!(!has_key("0", KEY_POWER));
+        assert!(
+            !has_key("10000000000000", KEY_POWER),
+            "a single word covers codes 0..64 only"
+        );
+        assert!(!has_key("zz 0", KEY_POWER));
+    }
 
     #[test]
     fn only_a_power_key_press_counts() {
