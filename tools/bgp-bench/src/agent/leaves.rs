@@ -72,8 +72,16 @@ async fn leaf(
     progress: &Progress,
     events: &mpsc::UnboundedSender<String>,
 ) -> Result<(), session::SessionError> {
-    let stream = session::connect(Some(local), SocketAddrV4::new(rr, 179), deadline).await?;
-    let mut s = session::establish(stream, super::ASN, HOLD_SECS, local, 16 * 1024).await?;
+    // Like a real leaf, retry the whole session start (connect and OPEN exchange) until
+    // the deadline: a loaded RR may reset connections it has just accepted.
+    let mut s = loop {
+        let stream = session::connect(Some(local), SocketAddrV4::new(rr, 179), deadline).await?;
+        match session::establish(stream, super::ASN, HOLD_SECS, local, 16 * 1024).await {
+            Ok(s) => break s,
+            Err(e) if Instant::now() >= deadline => return Err(e),
+            Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+        }
+    };
     if progress.established.fetch_add(1, Ordering::Relaxed) + 1 == count {
         let _ = events.send(format!("established count={count}"));
     }
