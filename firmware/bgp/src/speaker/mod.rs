@@ -22,6 +22,7 @@ mod conns;
 mod export;
 mod fsm;
 mod graceful;
+mod listing;
 mod peer;
 mod receive;
 
@@ -39,6 +40,7 @@ use crate::rib::{Attrs, SourceId, SourceInfo};
 use crate::session::backoff::BackoffConfig;
 pub use crate::session::open::GracefulRestartConfig;
 use crate::wire::PathAttributes;
+pub use listing::RoutePage;
 
 /// A TCP connection, numbered by the daemon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
