@@ -67,11 +67,13 @@ pub(crate) fn leaf_answers(state: &Value) -> BTreeSet<String> {
             eps.iter()
                 .map(|e| {
                     let a = &e["answer"];
+                    let mut digests = Vec::new();
+                    strings_under(&a["answer"], "claim_digest", &mut digests);
                     format!(
                         "{}@{}#{}",
                         e["endpoint"].as_str().unwrap_or("?"),
                         a["received_at"],
-                        a["answer"]["claim_digest"].as_str().unwrap_or("none")
+                        digests.first().unwrap_or(&"none")
                     )
                 })
                 .collect()
@@ -179,7 +181,8 @@ mod tests {
         assert!(find_state(&dir, "routerd-sam-leaf").is_none());
         let leaf = json!({"format":"routerd-sam-leaf","version":1,"endpoints":[
             {"endpoint":"203.0.113.10:4179","next_attempt":5,
-             "answer":{"answer":{"claim_digest":"ab"},"received_at":7,"expires_at":9}}]});
+             "answer":{"request":{"claim":{}},"answer":{"answer":{"claim_digest":"ab"},"mac":"00"},
+                       "received_at":7,"expires_at":9}}]});
         assert_eq!(
             leaf_answers(&leaf).into_iter().collect::<Vec<_>>(),
             ["203.0.113.10:4179@7#ab"]

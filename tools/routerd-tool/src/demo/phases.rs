@@ -48,6 +48,20 @@ pub(crate) fn phases(f: &mut Fabric<'_>, tool: &Path) -> Result<Phases, DemoErro
     let obs = f.converge("initial");
     f.save(&obs, "status.json")?;
     assertions.extend(checks::fabric(&obs));
+    notes.push(format!(
+        "datapath (/v1/status): {}",
+        std::iter::once(&obs.rr)
+            .chain(&obs.leaves)
+            .map(|n| {
+                let path = n
+                    .doc("/v1/status")
+                    .ok()
+                    .and_then(|s| s["datapath"].as_str());
+                format!("{} {}", n.node, path.unwrap_or("unknown"))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
     f.progress
         .say("probing 12 directed client pairs (ping + TCP)");
     let m = matrix::probe_all(f.lab, tool, &f.topo.clients);
