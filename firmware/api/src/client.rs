@@ -87,6 +87,33 @@ impl Client {
         self.get_json(&format!("/v1/routes?prefix={prefix}"))
     }
 
+    /// `GET /v1/routes?limit=N[&prefix=P][&after=A]`: one page of best paths.
+    pub fn routes_page(
+        &self,
+        within: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<crate::routes::RouteListing, ClientError> {
+        let mut path = format!("/v1/routes?limit={limit}");
+        if let Some(within) = within {
+            path.push_str(&format!("&prefix={within}"));
+        }
+        if let Some(after) = after {
+            path.push_str(&format!("&after={after}"));
+        }
+        self.get_json(&path)
+    }
+
+    /// `GET /v1/enrollment`.
+    pub fn enrollment(&self) -> Result<crate::sam::Enrollment, ClientError> {
+        self.get_json("/v1/enrollment")
+    }
+
+    /// `GET /v1/tunnels`.
+    pub fn tunnels(&self) -> Result<crate::sam::TunnelList, ClientError> {
+        self.get_json("/v1/tunnels")
+    }
+
     /// `GET path`, decoded from JSON.
     pub fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let body = self.get(path)?;
@@ -120,10 +147,12 @@ impl Client {
         stream.read_to_end(&mut raw).map_err(unreachable)?;
         let (status, body) = parse_response(&raw)?;
         if !(200..300).contains(&status) {
-            return Err(ClientError::Status {
-                status,
-                body: String::from_utf8_lossy(&body).trim().to_string(),
-            });
+            // Refusals by the limits come as JSON with a hint; others as plain text.
+            let body = match serde_json::from_slice::<crate::limits::ErrorBody>(&body) {
+                Ok(e) => format!("{}; {}", e.error, e.hint),
+                Err(_) => String::from_utf8_lossy(&body).trim().to_string(),
+            };
+            return Err(ClientError::Status { status, body });
         }
         Ok(body)
     }

@@ -11,12 +11,15 @@
 //!
 //! Endpoints (all `GET`): `/v1/status` ([`Status`]) and `/v1/peers` ([`PeerList`]) in
 //! JSON, `/metrics` in the Prometheus text format ([`metrics`]), and
-//! `/v1/routes?prefix=P` ([`routes::RouteView`]), the one endpoint that asks the core.
+//! `/v1/routes?prefix=P` ([`routes::RouteView`]), the one endpoint that asks the core;
+//! with SAM, `/v1/enrollment` ([`sam::Enrollment`]) and `/v1/tunnels` ([`sam::TunnelList`]).
 //! When a token hash is configured every request needs `Authorization: Bearer <token>`.
 
 pub mod client;
+pub mod limits;
 pub mod metrics;
 pub mod routes;
+pub mod sam;
 pub mod server;
 mod types;
 

@@ -164,6 +164,7 @@ mod tests {
                 reason: "range-full".into(),
                 count: 2,
             }],
+            sam: None,
             taken_at: Some(now),
         };
         let text = render(&snapshot, now);

@@ -1,10 +1,19 @@
-//! `/v1/routes?prefix=P`: every path the router holds for one prefix, best first, with the
-//! decision step at which each other path lost.
+//! `/v1/routes`: the router's routes, asked of the core.
 //!
-//! Unlike the other endpoints this one asks the core: the handler sends a [`RouteQuery`]
+//! Two questions share the path:
+//! - `?prefix=P` alone ([`RouteQuery::Explain`], answer [`RouteView`]): every path the
+//!   router holds for exactly `P`, best first, with the decision step at which each other
+//!   path lost; O(paths of that prefix).
+//! - `?limit=N`, `?after=A` and/or no `prefix` ([`RouteQuery::List`], answer
+//!   [`RouteListing`]): the best path of every prefix inside `prefix` (when given), in a
+//!   stable order (IPv4 before IPv6, then address, then length), at most `N` per page
+//!   (default [`DEFAULT_PAGE`], at most [`MAX_PAGE`]); [`RouteListing::next`] is the
+//!   `after` of the next page. One page costs the core one pass over the Loc-RIB keeping
+//!   at most `N + 1` prefixes.
+//!
+//! Unlike the other endpoints these ask the core: the handler sends a [`RouteQuery`]
 //! on a bounded channel and waits (with a deadline) for the answer. The core answers
-//! between two inputs at a cost of O(paths of that prefix), so a query never holds up
-//! routing for longer than one lookup.
+//! between two inputs, so a query holds up routing for one bounded lookup at most.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -21,6 +30,40 @@ pub enum RouteQuery {
         /// Where the answer goes.
         reply: oneshot::Sender<RouteView>,
     },
+    /// One page of best paths.
+    List {
+        /// Only prefixes inside this one (itself included).
+        within: Option<ipnet::IpNet>,
+        /// Only prefixes after this one in the listing order.
+        after: Option<ipnet::IpNet>,
+        /// Page size, 1..=[`MAX_PAGE`].
+        limit: usize,
+        /// Where the answer goes.
+        reply: oneshot::Sender<RouteListing>,
+    },
+}
+
+/// Page size when `limit` is not given.
+pub const DEFAULT_PAGE: usize = 100;
+/// Largest page served; larger `limit`s are answered `400`.
+pub const MAX_PAGE: usize = 1000;
+
+/// Answer of `/v1/routes?limit=N[&prefix=P][&after=A]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteListing {
+    /// The page's prefixes in listing order, each with its best path.
+    pub routes: Vec<ListedRoute>,
+    /// The `after` of the next page; `None` on the last page.
+    pub next: Option<String>,
+}
+
+/// One prefix of a [`RouteListing`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListedRoute {
+    /// The prefix.
+    pub prefix: String,
+    /// Its best path.
+    pub best: PathView,
 }
 
 /// Answer of `/v1/routes?prefix=P`.

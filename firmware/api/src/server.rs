@@ -24,7 +24,8 @@ use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::routes::RouteQuery;
+use crate::limits::{Enforcer, ErrorBody, Limits};
+use crate::routes::{DEFAULT_PAGE, MAX_PAGE, RouteQuery};
 use crate::{PeerList, Snapshot, Status};
 
 /// Who may call the API.
@@ -86,16 +87,33 @@ pub struct Backend {
 /// How long `/v1/routes` waits for the core before answering 503.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The API's routes with access control applied. Source filtering needs the peer
-/// address, which [`serve`] provides (`ConnectInfo`).
+/// The API's routes with access control and the default [`Limits`] applied. Source
+/// filtering needs the peer address, which [`serve`] provides (`ConnectInfo`).
 pub fn router(backend: Backend, access: Access) -> Router {
+    router_with_limits(backend, access, Limits::default())
+}
+
+/// The API's routes with access control and `limits` applied. Checks run in this order:
+/// rate limit (`429`), source allowlist (`403`), token (`401`), body size (`413`).
+pub fn router_with_limits(backend: Backend, access: Access, limits: Limits) -> Router {
     let access = Arc::new(access);
+    let enforcer = Enforcer::new(limits);
     Router::new()
         .route("/v1/status", get(status))
         .route("/v1/peers", get(peers))
         .route("/metrics", get(metrics))
         .route("/v1/routes", get(routes))
+        .route("/v1/enrollment", get(enrollment))
+        .route("/v1/tunnels", get(tunnels))
+        .layer(middleware::from_fn_with_state(
+            enforcer.clone(),
+            crate::limits::enforce_body,
+        ))
         .layer(middleware::from_fn_with_state(access, check_access))
+        .layer(middleware::from_fn_with_state(
+            enforcer,
+            crate::limits::enforce_rate,
+        ))
         .with_state(backend)
 }
 
@@ -105,7 +123,18 @@ pub async fn serve(
     backend: Backend,
     access: Access,
 ) -> Result<(), ServeError> {
-    let app = router(backend, access).into_make_service_with_connect_info::<SocketAddr>();
+    serve_with_limits(listener, backend, access, Limits::default()).await
+}
+
+/// [`serve`] with explicit request limits.
+pub async fn serve_with_limits(
+    listener: TcpListener,
+    backend: Backend,
+    access: Access,
+    limits: Limits,
+) -> Result<(), ServeError> {
+    let app = router_with_limits(backend, access, limits)
+        .into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app).await?;
     Ok(())
 }
@@ -126,53 +155,114 @@ async fn metrics(State(state): State<Backend>) -> Response {
     ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response()
 }
 
+const NO_SAM: &str = "this router has no [sam] section\n";
+
+async fn enrollment(State(state): State<Backend>) -> Response {
+    let snapshot = state.snapshots.borrow().clone();
+    match &snapshot.sam {
+        Some(sam) => Json(sam.enrollment.clone()).into_response(),
+        None => (StatusCode::NOT_FOUND, NO_SAM).into_response(),
+    }
+}
+
+async fn tunnels(State(state): State<Backend>) -> Response {
+    let snapshot = state.snapshots.borrow().clone();
+    match &snapshot.sam {
+        Some(sam) => Json(crate::sam::TunnelList {
+            datapath: sam.datapath.clone(),
+            tunnels: sam.tunnels.clone(),
+        })
+        .into_response(),
+        None => (StatusCode::NOT_FOUND, NO_SAM).into_response(),
+    }
+}
+
 /// Query string of `/v1/routes`.
 #[derive(serde::Deserialize)]
 struct RoutesParams {
     prefix: Option<String>,
+    after: Option<String>,
+    limit: Option<String>,
+}
+
+fn bad_request(error: String, hint: &str) -> Response {
+    ErrorBody::respond(StatusCode::BAD_REQUEST, error, hint)
+}
+
+/// Parses the query parameter `name`; the error is the `400` answer to send.
+fn parse_prefix(name: &str, text: Option<&str>) -> Result<Option<ipnet::IpNet>, Box<Response>> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    text.parse::<ipnet::IpNet>().map(Some).map_err(|_| {
+        Box::new(bad_request(
+            format!("`{name}={text}` is not a prefix"),
+            "write a prefix like 198.51.100.0/24 or 2001:db8::/32",
+        ))
+    })
 }
 
 async fn routes(State(state): State<Backend>, Query(params): Query<RoutesParams>) -> Response {
-    let Some(text) = params.prefix else {
-        return (
-            StatusCode::BAD_REQUEST,
-            "give ?prefix=PREFIX (e.g. 198.51.100.11/32); listing every route is not served\n",
-        )
-            .into_response();
+    let prefix = match parse_prefix("prefix", params.prefix.as_deref()) {
+        Ok(p) => p,
+        Err(r) => return *r,
     };
-    let Ok(prefix) = text.parse::<ipnet::IpNet>() else {
-        return (
-            StatusCode::BAD_REQUEST,
-            format!("`{text}` is not a prefix like 198.51.100.0/24\n"),
-        )
-            .into_response();
+    let after = match parse_prefix("after", params.after.as_deref()) {
+        Ok(p) => p,
+        Err(r) => return *r,
     };
-    let Some(queries) = state.queries else {
-        return (
+    let limit = match params.limit.as_deref().map(str::parse::<usize>) {
+        None => None,
+        Some(Ok(n)) if (1..=MAX_PAGE).contains(&n) => Some(n),
+        Some(_) => {
+            return bad_request(
+                format!("`limit` must be a number from 1 to {MAX_PAGE}"),
+                "ask for smaller pages and follow `next`",
+            );
+        }
+    };
+    match (prefix, after, limit) {
+        (Some(prefix), None, None) => {
+            let prefix = prefix.trunc();
+            ask_core(&state, |reply| RouteQuery::Explain { prefix, reply }).await
+        }
+        (within, after, limit) => {
+            ask_core(&state, |reply| RouteQuery::List {
+                within: within.map(|w| w.trunc()),
+                after,
+                limit: limit.unwrap_or(DEFAULT_PAGE),
+                reply,
+            })
+            .await
+        }
+    }
+}
+
+/// Sends a question to the core and answers with its reply as JSON, or `503`.
+async fn ask_core<T: serde::Serialize>(
+    state: &Backend,
+    question: impl FnOnce(oneshot::Sender<T>) -> RouteQuery,
+) -> Response {
+    let unavailable = |error: &str, hint: &str| {
+        ErrorBody::respond(
             StatusCode::SERVICE_UNAVAILABLE,
-            "route queries are not served here\n",
+            error.to_string(),
+            hint.to_string(),
         )
-            .into_response();
+    };
+    let Some(queries) = &state.queries else {
+        return unavailable(
+            "route queries are not served here",
+            "ask the router's own API address",
+        );
     };
     let (reply, answer) = oneshot::channel();
-    let asked = queries.try_send(RouteQuery::Explain {
-        prefix: prefix.trunc(),
-        reply,
-    });
-    if asked.is_err() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the router is busy; retry\n",
-        )
-            .into_response();
+    if queries.try_send(question(reply)).is_err() {
+        return unavailable("the router is busy", "retry in a second");
     }
     match tokio::time::timeout(QUERY_TIMEOUT, answer).await {
         Ok(Ok(view)) => Json(view).into_response(),
-        _ => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the router did not answer in time; retry\n",
-        )
-            .into_response(),
+        _ => unavailable("the router did not answer in time", "retry in a second"),
     }
 }
 

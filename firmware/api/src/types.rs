@@ -36,6 +36,9 @@ pub struct Snapshot {
     /// Incoming connections refused, by reason (e.g. `no-matching-range`, `range-full`).
     #[serde(default)]
     pub refused_connections: Vec<RejectCount>,
+    /// SAM enrollment and tunnels (`None` without a `[sam]` section).
+    #[serde(default)]
+    pub sam: Option<crate::sam::SamSnapshot>,
     /// When the snapshot was taken (not serialized); used to age uptimes per request.
     #[serde(skip)]
     pub taken_at: Option<Instant>,
@@ -103,6 +106,9 @@ pub struct Status {
     /// Incoming connections refused, by reason.
     #[serde(default)]
     pub refused_connections: Vec<RejectCount>,
+    /// Which datapath carries the SAM tunnels (`kernel` or `userspace`); absent without SAM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datapath: Option<String>,
 }
 
 /// Answer of `/v1/peers`.
@@ -137,6 +143,7 @@ impl Snapshot {
             peers_total: self.peers.len(),
             peers_established: self.peers.iter().filter(|p| p.state == ESTABLISHED).count(),
             refused_connections: self.refused_connections.clone(),
+            datapath: self.sam.as_ref().map(|s| s.datapath.clone()),
         }
     }
 
@@ -192,6 +199,7 @@ mod tests {
                 reason: "range-full".into(),
                 count: 2,
             }],
+            sam: None,
             taken_at: Some(t0),
         };
         let st = snap.status(t0 + Duration::from_secs(3));

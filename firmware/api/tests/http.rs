@@ -32,6 +32,7 @@ fn snapshot(routes: u64) -> Snapshot {
             last_error: None,
         }],
         refused_connections: vec![],
+        sam: None,
         taken_at: Some(Instant::now()),
     }
 }
@@ -77,9 +78,13 @@ fn serves_the_latest_published_snapshot() {
         "{metrics}"
     );
     for (path, code) in [
-        ("/v1/routes", 400),
         ("/v1/routes?prefix=nonsense", 400),
+        ("/v1/routes?after=nonsense", 400),
+        ("/v1/routes?limit=0", 400),
+        ("/v1/routes?limit=1001", 400),
         ("/v1/routes?prefix=198.51.100.0/24", 503),
+        ("/v1/routes", 503),
+        ("/v1/routes?prefix=10.0.0.0/8&limit=10&after=10.1.0.0/16", 503),
     ] {
         match client.get(path) {
             Err(ClientError::Status { status, .. }) if status == code => {}

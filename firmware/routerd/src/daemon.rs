@@ -198,11 +198,19 @@ impl Core {
         self.status.publish(&self.speaker);
     }
 
-    /// Answers a question of the API (O(paths of one prefix)).
+    /// Answers a question of the API (one prefix, or one bounded page of prefixes).
     fn on_query(&mut self, query: RouteQuery) {
         match query {
             RouteQuery::Explain { prefix, reply } => {
                 let _ = reply.send(crate::explain::answer(&self.speaker, prefix));
+            }
+            RouteQuery::List {
+                within,
+                after,
+                limit,
+                reply,
+            } => {
+                let _ = reply.send(crate::explain::list(&self.speaker, within, after, limit));
             }
         }
     }

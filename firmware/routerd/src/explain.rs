@@ -1,10 +1,12 @@
-//! Answers to `/v1/routes?prefix=P`: the speaker's paths of one prefix in the API's form.
+//! Answers to `/v1/routes`: the speaker's paths of one prefix ([`answer`]), or one page of
+//! best paths ([`list`]), in the API's form.
 //!
-//! The core calls [`answer`] between two inputs; it costs O(paths of the prefix).
+//! The core calls these between two inputs: [`answer`] costs O(paths of the prefix),
+//! [`list`] one pass over the Loc-RIB keeping at most `limit + 1` prefixes.
 
 use std::net::IpAddr;
 
-use api::routes::{PathView, RouteView};
+use api::routes::{ListedRoute, PathView, RouteListing, RouteView};
 use bgp::Speaker;
 use bgp::speaker::PathReport;
 use bgp::wire::AsSegment;
@@ -15,6 +17,32 @@ pub(crate) fn answer(speaker: &Speaker, prefix: IpNet) -> RouteView {
     RouteView {
         prefix: prefix.to_string(),
         paths: speaker.explain(prefix).into_iter().map(path_view).collect(),
+    }
+}
+
+/// One page of best paths inside `within`, after `after`, at most `limit`.
+pub(crate) fn list(
+    speaker: &Speaker,
+    within: Option<IpNet>,
+    after: Option<IpNet>,
+    limit: usize,
+) -> RouteListing {
+    let page = speaker.list_best(within, after, limit);
+    let next = if page.more {
+        page.routes.last().map(|(prefix, _)| prefix.to_string())
+    } else {
+        None
+    };
+    RouteListing {
+        routes: page
+            .routes
+            .into_iter()
+            .map(|(prefix, best)| ListedRoute {
+                prefix: prefix.to_string(),
+                best: path_view(best),
+            })
+            .collect(),
+        next,
     }
 }
 

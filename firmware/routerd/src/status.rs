@@ -44,6 +44,7 @@ impl StatusPublisher {
             loc_rib_routes: 0,
             peers: Vec::new(),
             refused_connections: Vec::new(),
+            sam: None,
             taken_at: Some(now),
         };
         let (tx, rx) = watch::channel(Arc::new(identity.clone()));

@@ -53,7 +53,7 @@ struct Cli {
     #[arg(long)]
     json: bool,
     /// Give up on one daemon's run after this many seconds (default: 120 + 1 s per
-    /// 2,000 routes or 4 peers).
+    /// 2,000 routes and 1 s per peer).
     #[arg(long)]
     timeout: Option<u64>,
     /// Keepalive-only CPU window of the many-peers scenario, seconds.
@@ -163,7 +163,7 @@ fn bench(cli: Cli) -> Result<bool, BenchError> {
     for d in needed.chain(fib_daemons.iter().filter(|d| **d == DaemonKind::Bird)) {
         daemon::check_installed(*d, &routerd)?;
     }
-    let size = routes.unwrap_or(0).max(cli.fib.unwrap_or(0)) / 2_000 + cli.peers.unwrap_or(0) / 4;
+    let size = routes.unwrap_or(0).max(cli.fib.unwrap_or(0)) / 2_000 + cli.peers.unwrap_or(0);
     let common = Common {
         work_dir: cli.work_dir.clone().unwrap_or_else(|| {
             std::env::temp_dir().join(format!("bgp-bench-{}", std::process::id()))

@@ -30,7 +30,7 @@ fn ratio(a: f64, b: f64) -> Option<f64> {
     (b > 0.0).then(|| (a / b * 1000.0).round() / 1000.0)
 }
 
-/// routerd/BIRD ratios for the reflect scenario.
+/// routerd/BIRD ratios for the reflect scenario (of the medians over `--runs`).
 #[derive(Debug, Clone, Serialize)]
 pub struct ReflectRatios {
     /// Always `routerd/bird`.
@@ -49,18 +49,39 @@ pub struct ReflectRatios {
     pub cpu_s: Option<f64>,
 }
 
-/// The ratios, when both routerd and BIRD have a result.
+/// Median of `values` (the mean of the middle two for an even count); 0 when empty.
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+/// The ratios of routerd's medians to BIRD's, when both have a result.
 pub fn reflect_ratios(results: &[ReflectResult]) -> Option<ReflectRatios> {
-    let r = results.iter().find(|r| r.daemon == "routerd")?;
-    let b = results.iter().find(|r| r.daemon == "bird")?;
+    let of = |daemon: &str| -> Vec<&ReflectResult> {
+        results.iter().filter(|r| r.daemon == daemon).collect()
+    };
+    let (r, b) = (of("routerd"), of("bird"));
+    if r.is_empty() || b.is_empty() {
+        return None;
+    }
+    let q = |field: fn(&ReflectResult) -> f64| {
+        ratio(
+            median(r.iter().map(|x| field(x)).collect()),
+            median(b.iter().map(|x| field(x)).collect()),
+        )
+    };
     Some(ReflectRatios {
         ratios: "routerd/bird",
-        routes: r.routes,
-        rr_s: ratio(r.rr_s, b.rr_s),
-        reflect_s: ratio(r.reflect_s, b.reflect_s),
-        rss_mb: ratio(r.rss_mb, b.rss_mb),
-        peak_rss_mb: ratio(r.peak_rss_mb, b.peak_rss_mb),
-        cpu_s: ratio(r.cpu_s, b.cpu_s),
+        routes: r[0].routes,
+        rr_s: q(|x| x.rr_s),
+        reflect_s: q(|x| x.reflect_s),
+        rss_mb: q(|x| x.rss_mb),
+        peak_rss_mb: q(|x| x.peak_rss_mb),
+        cpu_s: q(|x| x.cpu_s),
     })
 }
 
@@ -166,9 +187,27 @@ pub fn fib_table(results: &[FibResult]) {
     }
 }
 
-/// routerd's install rate over BIRD's, when both ran.
+/// routerd's median install rate over BIRD's, when both ran.
 pub fn fib_ratio(results: &[FibResult]) -> Option<f64> {
-    let r = results.iter().find(|r| r.daemon == "routerd")?;
-    let b = results.iter().find(|r| r.daemon == "bird")?;
-    ratio(r.routes_per_s, b.routes_per_s)
+    let rate = |daemon: &str| {
+        let v: Vec<f64> = results
+            .iter()
+            .filter(|r| r.daemon == daemon)
+            .map(|r| r.routes_per_s)
+            .collect();
+        (!v.is_empty()).then(|| median(v))
+    };
+    ratio(rate("routerd")?, rate("bird")?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median;
+
+    #[test]
+    fn median_of_odd_even_and_empty() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(median(vec![]), 0.0);
+    }
 }
