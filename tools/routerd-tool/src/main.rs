@@ -10,7 +10,12 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "routerd-tool",
     version,
-    about = "Provision, inspect and operate routerd routers"
+    about = "Provision, inspect and operate routerd routers",
+    after_help = "Commands that talk to a running router (status, peers, routes, enrollment, \
+tunnels) take --router http://ADDR:PORT and --token-file FILE (the bearer token on its first \
+line), print tables by default and the API's JSON with --json.\n\
+Exit codes: 0 ok; 1 router refused, unreachable, or the checked condition is not met; 2 usage.\n\
+Example: routerd-tool peers --router http://192.0.2.1:7179 --token-file ~/.routerd-token"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -29,8 +34,13 @@ enum Command {
     Peers(peers::Args),
     /// Show mode, uptime, route count and peer summary of a running router.
     Status(status::Args),
-    /// Show every path a running router holds for one prefix, and why the others lost.
+    /// List a running router's best paths page by page (`--within P`, `--all`), or
+    /// explain one prefix: every path and why the others lost (`--prefix P`).
     Routes(routes::Args),
+    /// Show SAM enrollment: a leaf's state, expiry and RR set, or an RR's claims.
+    Enrollment(enrollment::Args),
+    /// Show SAM tunnels: endpoints, WireGuard handshake age, bytes.
+    Tunnels(tunnels::Args),
     /// Build bootable firmware images (`image build --board NAME --out DIR`).
     Image(image::Args),
     /// Run the four-site SAM gate and check it (`demo [--flavour qemu|netns]`).
@@ -38,6 +48,7 @@ enum Command {
 }
 
 mod demo;
+mod enrollment;
 mod image;
 mod inspect;
 mod keygen;
@@ -45,6 +56,7 @@ mod peers;
 mod provision;
 mod routes;
 mod status;
+mod tunnels;
 
 fn main() {
     let cli = Cli::parse();
@@ -55,6 +67,8 @@ fn main() {
         Command::Peers(a) => peers::run(a),
         Command::Status(a) => status::run(a),
         Command::Routes(a) => routes::run(a),
+        Command::Enrollment(a) => enrollment::run(a),
+        Command::Tunnels(a) => tunnels::run(a),
         Command::Image(a) => image::run(a),
         Command::Demo(a) => demo::run(a),
     };

@@ -1,0 +1,206 @@
+//! `routerd-tool enrollment`: SAM enrollment of a running router.
+//!
+//! Reads `/v1/enrollment`. On a leaf: its state (`Unenrolled`, `Enrolling`, `Ready`,
+//! `Stale`), claim, expiry, RR set and enrollment endpoints; on an RR: the accepted
+//! claims and the refusals by reason. A table by default, the API's JSON with `--json`.
+//! Exit codes: 0 answered (and with `--require-ready`, the leaf is `Ready`), 1 the router
+//! is unreachable, has no `[sam]` section, answered an error, or is not `Ready` when
+//! required, 2 usage.
+
+use std::fmt::Write as _;
+
+use api::sam::{Enrollment, LeafEnrollment, RrEnrollment};
+
+use crate::status::{ApiArgs, connect, exit_code};
+
+/// Arguments.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    #[command(flatten)]
+    api: ApiArgs,
+    /// Print the API's JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Exit 1 unless the router is a leaf whose enrollment is `Ready` (for scripts).
+    #[arg(long)]
+    require_ready: bool,
+}
+
+/// Runs the command; returns the exit code.
+pub(crate) fn run(args: Args) -> i32 {
+    let client = match connect(&args.api) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let enrollment = match client.enrollment() {
+        Ok(e) => e,
+        Err(e) => return exit_code(&e),
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&enrollment).unwrap_or_default()
+        );
+    } else {
+        print!("{}", render(&enrollment));
+    }
+    let ready = enrollment.leaf.as_ref().is_some_and(|l| l.state == "Ready");
+    if args.require_ready && !ready {
+        eprintln!("error: the router's enrollment is not Ready");
+        return 1;
+    }
+    0
+}
+
+/// The text form.
+pub(crate) fn render(enrollment: &Enrollment) -> String {
+    let mut out = format!("role        {}\n", enrollment.role);
+    if let Some(leaf) = &enrollment.leaf {
+        render_leaf(&mut out, leaf);
+    }
+    if let Some(rr) = &enrollment.rr {
+        render_rr(&mut out, rr);
+    }
+    out
+}
+
+fn or_dash(value: Option<&str>) -> &str {
+    value.unwrap_or("-")
+}
+
+fn render_leaf(out: &mut String, leaf: &LeafEnrollment) {
+    let _ = writeln!(out, "state       {}", leaf.state);
+    let _ = writeln!(out, "leaf id     {} (policy {})", leaf.leaf_id, leaf.policy);
+    let _ = writeln!(out, "tunnel      {}", leaf.tunnel_address);
+    let _ = writeln!(out, "owned       {}", leaf.owned.join(", "));
+    let _ = writeln!(out, "claim       {}", or_dash(leaf.claim_digest.as_deref()));
+    match leaf.expires_in_secs {
+        Some(secs) => {
+            let _ = writeln!(out, "expires in  {secs}s");
+        }
+        None => out.push_str("expires in  -\n"),
+    }
+    if leaf.stale_for_secs > 0 {
+        let _ = writeln!(out, "stale for   {}s", leaf.stale_for_secs);
+    }
+    if let Some(error) = &leaf.last_error {
+        let _ = writeln!(out, "last error  {error}");
+    }
+    out.push_str("\nRR ROUTER-ID / TUNNEL / UNDERLAY / SESSION\n");
+    if leaf.rr_set.is_empty() {
+        out.push_str("(none)\n");
+    }
+    for rr in &leaf.rr_set {
+        let _ = writeln!(
+            out,
+            "{}  {}  {}  {}",
+            rr.router_id, rr.tunnel_address, rr.underlay_endpoint, rr.session
+        );
+    }
+    out.push_str("\nENROLLMENT ENDPOINT / FAILURES\n");
+    for e in &leaf.endpoints {
+        let _ = writeln!(out, "{}  {}", e.enrollment, e.failures);
+    }
+}
+
+fn render_rr(out: &mut String, rr: &RrEnrollment) {
+    let _ = writeln!(out, "claims      {}", rr.claims.len());
+    out.push_str("\nLEAF / POLICY / TUNNEL / OWNED / ENDPOINT / EXPIRES IN\n");
+    if rr.claims.is_empty() {
+        out.push_str("(none)\n");
+    }
+    for c in &rr.claims {
+        let endpoint = c
+            .endpoint_learned
+            .as_deref()
+            .or(c.underlay_endpoint.as_deref());
+        let _ = writeln!(
+            out,
+            "{}  {}  {}  {}  {}  {}s",
+            c.leaf_id,
+            c.policy,
+            c.tunnel_address,
+            c.owned.join(","),
+            or_dash(endpoint),
+            c.expires_in_secs
+        );
+    }
+    for r in &rr.refusals {
+        let _ = writeln!(out, "refused     {} ({})", r.count, r.reason);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use api::sam::{ClaimView, EndpointView, RrView};
+
+    #[test]
+    fn a_leaf_shows_state_expiry_and_rr_set() {
+        let e = Enrollment {
+            role: "leaf".into(),
+            leaf: Some(LeafEnrollment {
+                state: "Ready".into(),
+                leaf_id: "site-a".into(),
+                policy: "clients".into(),
+                tunnel_address: "203.0.113.11".into(),
+                owned: vec!["198.51.100.11/32".into()],
+                claim_digest: Some("sha256:ab".into()),
+                expires_at: Some(1000),
+                expires_in_secs: Some(42),
+                stale_for_secs: 0,
+                rr_set: vec![RrView {
+                    router_id: "192.0.2.1".into(),
+                    tunnel_address: "203.0.113.1".into(),
+                    underlay_endpoint: "192.0.2.1:51820".into(),
+                    session: "Established".into(),
+                }],
+                endpoints: vec![EndpointView {
+                    enrollment: "192.0.2.1:7180".into(),
+                    failures: 0,
+                }],
+                last_error: None,
+            }),
+            rr: None,
+        };
+        let text = render(&e);
+        assert!(text.contains("state       Ready\n"), "{text}");
+        assert!(text.contains("expires in  42s\n"), "{text}");
+        assert!(
+            text.contains("192.0.2.1  203.0.113.1  192.0.2.1:51820  Established\n"),
+            "{text}"
+        );
+        assert!(!text.contains("stale for"), "{text}");
+    }
+
+    #[test]
+    fn an_rr_lists_claims_with_the_learned_endpoint_first() {
+        let e = Enrollment {
+            role: "rr".into(),
+            leaf: None,
+            rr: Some(RrEnrollment {
+                claims: vec![ClaimView {
+                    policy: "clients".into(),
+                    leaf_id: "site-a".into(),
+                    tunnel_address: "203.0.113.11".into(),
+                    owned: vec!["198.51.100.11/32".into()],
+                    underlay_endpoint: Some("192.0.2.11:51820".into()),
+                    endpoint_learned: Some("198.51.100.200:40000".into()),
+                    accepted_at: 1,
+                    expires_at: 2,
+                    expires_in_secs: 60,
+                    digest: "sha256:cd".into(),
+                }],
+                refusals: vec![],
+            }),
+        };
+        let text = render(&e);
+        assert!(text.contains("claims      1\n"), "{text}");
+        assert!(
+            text.contains(
+                "site-a  clients  203.0.113.11  198.51.100.11/32  198.51.100.200:40000  60s\n"
+            ),
+            "{text}"
+        );
+    }
+}
