@@ -3,8 +3,10 @@
 //!
 //! - `netns_flavour_holds_every_assertion`: the whole gate (RR + four leaves, one behind
 //!   NAT, four clients; enrollment, dynamic peers, admission, installed routes, the 12-pair
-//!   matrix, RR kill and restart without re-enrollment, evidence); checks the JSON result,
-//!   the summary line and the run directory, and that no namespace of the run is left.
+//!   matrix, RR kill and restart without re-enrollment, evidence); checks the JSON result
+//!   (every gating assertion holds; reported ones such as F1 are printed, see
+//!   docs/gate.md), the summary line and the run directory, and that no namespace of the
+//!   run is left.
 //! - `interrupt_removes_everything`: SIGINT (by PID) in the middle of a run removes every
 //!   namespace and process of that run and exits 130.
 //!
@@ -55,7 +57,7 @@ fn demo_command(run_dir: &Path) -> Command {
 }
 
 #[test]
-#[ignore = "routerd does not run SAM yet (enrollment, tunnels, /v1/enrollment): the RR exits at start; run with --ignored to see where it stands"]
+#[ignore = "needs SAM (enrollment, tunnels, /v1/enrollment) in routerd; run with --include-ignored"]
 fn netns_flavour_holds_every_assertion() {
     if !system_tests::require_root() {
         return;
@@ -83,7 +85,7 @@ fn netns_flavour_holds_every_assertion() {
         .as_array()
         .expect("assertions list")
         .iter()
-        .filter(|a| a["pass"] != true)
+        .filter(|a| a["pass"] != true && a["gating"] != false)
         .map(|a| format!("{} {}: {}", a["id"], a["title"], a["evidence"]))
         .collect();
     assert!(

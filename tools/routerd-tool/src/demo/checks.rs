@@ -26,6 +26,8 @@ pub(crate) struct Assertion {
     pub(crate) pass: bool,
     /// Why: the observed facts.
     pub(crate) evidence: Vec<String>,
+    /// Whether it decides the result (exit code); a reported check only shows.
+    pub(crate) gating: bool,
 }
 
 impl Assertion {
@@ -36,7 +38,19 @@ impl Assertion {
             title: title.to_string(),
             pass,
             evidence,
+            gating: true,
         }
+    }
+
+    /// The same check, reported but not deciding the result.
+    pub(crate) fn reported(mut self) -> Assertion {
+        self.gating = false;
+        self
+    }
+
+    /// True unless it is a gating check that failed.
+    pub(crate) fn holds_or_reported(&self) -> bool {
+        self.pass || !self.gating
     }
 }
 

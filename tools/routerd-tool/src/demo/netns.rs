@@ -65,9 +65,9 @@ pub(crate) struct Outcome {
 }
 
 impl Outcome {
-    /// True when every assertion holds.
+    /// True when every gating assertion holds.
     pub(crate) fn all_pass(&self) -> bool {
-        !self.assertions.is_empty() && self.assertions.iter().all(|a| a.pass)
+        !self.assertions.is_empty() && self.assertions.iter().all(Assertion::holds_or_reported)
     }
 
     /// With `--keep`: shows the namespaces and waits for Ctrl-C (which removes them).

@@ -38,6 +38,9 @@ pub(crate) fn summary_text(
             a.id,
             a.title
         );
+        if !a.gating {
+            let _ = writeln!(out, "           (reported: does not decide the exit code)");
+        }
         for e in &a.evidence {
             let _ = writeln!(out, "           {}", e.replace('\n', "\n             "));
         }
@@ -48,17 +51,28 @@ pub(crate) fn summary_text(
             let _ = writeln!(out, "- {n}");
         }
     }
-    let passed = assertions.iter().filter(|a| a.pass).count();
-    let all = !assertions.is_empty() && passed == assertions.len();
+    let gating: Vec<&Assertion> = assertions.iter().filter(|a| a.gating).collect();
+    let passed = gating.iter().filter(|a| a.pass).count();
+    let all = !gating.is_empty() && passed == gating.len();
+    let reported: Vec<String> = assertions
+        .iter()
+        .filter(|a| !a.gating)
+        .map(|a| format!("{} {}", a.id, if a.pass { "PASS" } else { "FAIL" }))
+        .collect();
     let _ = writeln!(out, "\n== summary");
     if let Some((_, m)) = matrices.first() {
         let _ = writeln!(out, "{}", m.summary());
     }
     let _ = writeln!(
         out,
-        "{}: {passed}/{} assertions hold; flavour {flavour}; wall time {wall_secs:.1}s",
+        "{}: {passed}/{} assertions hold{}; flavour {flavour}; wall time {wall_secs:.1}s",
         if all { "PASS" } else { "FAIL" },
-        assertions.len()
+        gating.len(),
+        if reported.is_empty() {
+            String::new()
+        } else {
+            format!(" (reported only: {})", reported.join(", "))
+        }
     );
     out
 }
