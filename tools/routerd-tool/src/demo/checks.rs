@@ -12,7 +12,7 @@ use std::net::Ipv4Addr;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::observe::{LeafKernel, NodeDocs, Observation, route_query};
+use super::observe::{LeafKernel, NodeDocs, Observation, RrKernel, route_query};
 use super::plan::SITES;
 
 /// One checked statement.
@@ -206,9 +206,9 @@ pub(crate) fn rr_dynamic_peers(rr: &NodeDocs) -> Assertion {
     Assertion::new("3", title, pass, evidence)
 }
 
-/// 4: the RR accepted exactly the four client /32s, each from the leaf that owns it, and
-/// rejected none.
-pub(crate) fn rr_accepted_routes(rr: &NodeDocs) -> Assertion {
+/// 4: the RR accepted exactly the four client /32s, each from the leaf that owns it,
+/// rejected none, and installed them in its kernel through tunnel devices.
+pub(crate) fn rr_accepted_routes(rr: &NodeDocs, kernel: &RrKernel) -> Assertion {
     let title = "the RR accepted exactly the four client /32s and rejected none";
     let mut evidence = Vec::new();
     let peers = dynamic_peers(rr).unwrap_or_default();
@@ -258,7 +258,44 @@ pub(crate) fn rr_accepted_routes(rr: &NodeDocs) -> Assertion {
             }
         }
     }
+    let (installed, lines) = rr_installed(kernel);
+    pass &= installed == 4;
+    evidence.push(format!(
+        "rr kernel: {installed}/4 client /32s proto bgp through a tunnel device"
+    ));
+    evidence.extend(lines);
     Assertion::new("4", title, pass, evidence)
+}
+
+/// The client /32s in the RR's kernel as `proto bgp` routes on a tunnel device.
+fn rr_installed(k: &RrKernel) -> (usize, Vec<String>) {
+    let routes = match &k.bgp_routes {
+        Ok(v) => v.as_array().cloned().unwrap_or_default(),
+        Err(e) => return (0, vec![format!("rr: ip route failed: {e}")]),
+    };
+    let links = k.links.as_ref().ok();
+    let mut ok = 0;
+    let mut lines = Vec::new();
+    for site in SITES {
+        let client = site.client().to_string();
+        let route = routes.iter().find(|r| r["dst"] == client.as_str());
+        let dev = route.and_then(|r| r["dev"].as_str()).unwrap_or("-");
+        let kind = links.and_then(|l| link_kind(l, dev)).unwrap_or("?");
+        let good = route.is_some() && matches!(kind, "tun" | "ipip" | "wireguard");
+        if good {
+            ok += 1;
+        } else {
+            lines.push(format!(
+                "rr kernel: {client}/32 {}",
+                if route.is_some() {
+                    format!("on {dev} ({kind}), not a tunnel")
+                } else {
+                    "MISSING".to_string()
+                }
+            ));
+        }
+    }
+    (ok, lines)
 }
 
 /// The kind of link `dev` (`tun`, `veth`, ...) in `ip -d -j link show` output.
@@ -400,7 +437,7 @@ pub(crate) fn fabric(obs: &Observation) -> Vec<Assertion> {
     vec![
         enrollment_ready(&obs.leaves),
         rr_dynamic_peers(&obs.rr),
-        rr_accepted_routes(&obs.rr),
+        rr_accepted_routes(&obs.rr, &obs.rr_kernel),
         leaf_routes(&obs.kernel),
     ]
 }

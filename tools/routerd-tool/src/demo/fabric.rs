@@ -92,6 +92,7 @@ impl Fabric<'_> {
     pub(crate) fn observe(&self) -> Observation {
         Observation {
             rr: self.observer.node("rr", &self.topo.rr),
+            rr_kernel: self.observer.rr_kernel(&self.topo.rr),
             leaves: SITES
                 .iter()
                 .zip(&self.topo.leaves)
@@ -151,8 +152,8 @@ impl Fabric<'_> {
 
     /// Saves every node's documents as `nodes/<node>/<file>`.
     pub(crate) fn save(&self, obs: &Observation, file: &str) -> Result<(), DemoError> {
-        self.run
-            .write_json(&self.run.node_file("rr", file)?, &obs.rr.to_json())?;
+        let rr = json!({ "api": obs.rr.to_json(), "kernel": obs.rr_kernel.to_json() });
+        self.run.write_json(&self.run.node_file("rr", file)?, &rr)?;
         for (docs, kernel) in obs.leaves.iter().zip(&obs.kernel) {
             let v = json!({ "api": docs.to_json(), "kernel": kernel.to_json() });
             self.run

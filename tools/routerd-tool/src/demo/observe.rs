@@ -85,11 +85,36 @@ impl LeafKernel {
     }
 }
 
+/// The RR namespace's kernel view.
+#[derive(Debug, Clone)]
+pub(crate) struct RrKernel {
+    /// `ip -j route show proto bgp`.
+    pub(crate) bgp_routes: Result<Value, String>,
+    /// `ip -d -j link show`.
+    pub(crate) links: Result<Value, String>,
+}
+
+impl RrKernel {
+    /// Everything as one JSON object.
+    pub(crate) fn to_json(&self) -> Value {
+        let err = |r: &Result<Value, String>| match r {
+            Ok(v) => v.clone(),
+            Err(e) => json!({ "error": e }),
+        };
+        json!({
+            "ip route show proto bgp": err(&self.bgp_routes),
+            "ip -d link show": err(&self.links),
+        })
+    }
+}
+
 /// The whole fabric at one moment.
 #[derive(Debug, Clone)]
 pub(crate) struct Observation {
     /// The RR's documents.
     pub(crate) rr: NodeDocs,
+    /// The RR's kernel view.
+    pub(crate) rr_kernel: RrKernel,
     /// Each leaf's documents, in [`SITES`] order.
     pub(crate) leaves: Vec<NodeDocs>,
     /// Each leaf's kernel view, in [`SITES`] order.
@@ -161,6 +186,14 @@ impl Observer<'_> {
             return Ok(Value::Array(Vec::new()));
         }
         serde_json::from_str(&text).map_err(|e| format!("ip -j output not JSON: {e}"))
+    }
+
+    /// The kernel view of the RR, whose namespace is `ns`.
+    pub(crate) fn rr_kernel(&self, ns: &str) -> RrKernel {
+        RrKernel {
+            bgp_routes: self.ip_json(ns, &["route", "show", "proto", "bgp"]),
+            links: self.ip_json(ns, &["-d", "link", "show"]),
+        }
     }
 
     /// The kernel view of the leaf of `site`, whose namespace is `ns`.

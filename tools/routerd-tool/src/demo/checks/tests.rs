@@ -47,6 +47,21 @@ fn owner(s: &Site) -> String {
     s.tunnel().to_string()
 }
 
+/// The RR's kernel with every client /32 on its own tunnel device.
+fn rr_kernel(missing: usize) -> RrKernel {
+    let mut routes = Vec::new();
+    let mut links = Vec::new();
+    for (i, s) in SITES.iter().enumerate().skip(missing) {
+        let dev = format!("samt{i}");
+        routes.push(json!({"dst": s.client().to_string(), "gateway": s.tunnel().to_string(), "dev": dev, "flags": ["onlink"]}));
+        links.push(json!({"ifname": dev, "linkinfo": {"info_kind": "tun"}}));
+    }
+    RrKernel {
+        bgp_routes: Ok(Value::Array(routes)),
+        links: Ok(Value::Array(links)),
+    }
+}
+
 fn good_rr(peers: Vec<Value>) -> NodeDocs {
     rr_with(peers, good_status(), owner)
 }
@@ -75,22 +90,26 @@ fn dynamic_peers_must_be_the_four_leaves_all_established() {
     assert!(!rr_dynamic_peers(&no_doc).pass);
 }
 
+fn rr_accepted_routes_of(rr: &NodeDocs) -> Assertion {
+    rr_accepted_routes(rr, &rr_kernel(0))
+}
+
 #[test]
 fn accepted_routes_must_be_the_four_clients_from_their_owners_with_no_rejection() {
-    let a = rr_accepted_routes(&good_rr(good_peers()));
+    let a = rr_accepted_routes_of(&good_rr(good_peers()));
     assert!(a.pass, "{:?}", a.evidence);
     // A rejected announcement.
     let mut peers = good_peers();
     peers[0] = peer("10.99.0.11", "Established", 1, 1);
-    assert!(!rr_accepted_routes(&good_rr(peers)).pass);
+    assert!(!rr_accepted_routes_of(&good_rr(peers)).pass);
     // A fifth route in the Loc-RIB.
     let mut status = good_status();
     status["loc_rib_routes"] = json!(5);
-    assert!(!rr_accepted_routes(&rr_with(good_peers(), status, owner)).pass);
+    assert!(!rr_accepted_routes_of(&rr_with(good_peers(), status, owner)).pass);
     // A rejection counter in the status.
     let mut status = good_status();
     status["sam_rejected"] = json!({"not-owned": 2});
-    assert!(!rr_accepted_routes(&rr_with(good_peers(), status, owner)).pass);
+    assert!(!rr_accepted_routes_of(&rr_with(good_peers(), status, owner)).pass);
     // The pve client's /32 learned from the aws leaf.
     let wrong = |s: &Site| {
         if s.name == "pve" {
@@ -99,13 +118,15 @@ fn accepted_routes_must_be_the_four_clients_from_their_owners_with_no_rejection(
             owner(s)
         }
     };
-    let a = rr_accepted_routes(&rr_with(good_peers(), good_status(), wrong));
+    let a = rr_accepted_routes_of(&rr_with(good_peers(), good_status(), wrong));
     assert!(!a.pass);
     assert!(a.evidence.iter().any(|e| e.contains("EXPECTED 10.99.0.14")));
+    // The RR's kernel lacks one client route.
+    assert!(!rr_accepted_routes(&good_rr(good_peers()), &rr_kernel(1)).pass);
     // A route view that cannot be fetched.
     let mut rr = good_rr(good_peers());
     rr.docs.pop();
-    assert!(!rr_accepted_routes(&rr).pass);
+    assert!(!rr_accepted_routes_of(&rr).pass);
 }
 
 #[test]
