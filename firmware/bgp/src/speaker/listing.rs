@@ -36,10 +36,11 @@ impl Speaker {
         // The `limit + 1` smallest matching prefixes: the extra one tells whether more follow.
         let keep = limit.saturating_add(1);
         let mut smallest: BinaryHeap<IpNet> = BinaryHeap::with_capacity(keep.min(4096));
+        // `to_owned` takes the prefix whether the Loc-RIB yields it by value or by reference.
         let matching = self
             .loc
             .iter_best()
-            .map(|(prefix, _)| *prefix)
+            .map(|(prefix, _)| prefix.to_owned())
             .filter(|p| within.is_none_or(|w| w.contains(p)) && after.is_none_or(|a| *p > a));
         for prefix in matching {
             if smallest.len() < keep {
