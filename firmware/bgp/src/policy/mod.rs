@@ -159,6 +159,12 @@ impl Policy {
         self.rules.is_empty() && self.default == Verdict::Accept
     }
 
+    /// Whether the outcome can depend on the prefix (some rule matches prefixes). When
+    /// it cannot, every prefix sharing an attribute set gets the same outcome.
+    pub fn depends_on_prefix(&self) -> bool {
+        self.rules.iter().any(|r| r.when.prefixes.is_some())
+    }
+
     /// Evaluate the policy for one route.
     pub fn evaluate<'p>(&'p self, prefix: &IpNet, attrs: &PathAttributes) -> Outcome<'p> {
         let mut changed: Option<Box<PathAttributes>> = None;

@@ -9,7 +9,7 @@
 //! route received again replaces its stale copy, and [`AdjRibIn::remove_stale`] drops
 //! the ones left at End-of-RIB or when the restart timer fires.
 
-use std::collections::HashMap;
+use crate::rib::prefix_map::PrefixMap;
 
 use ipnet::IpNet;
 
@@ -38,7 +38,7 @@ pub struct InRoute {
 /// Adj-RIB-In of one peer.
 #[derive(Debug, Default)]
 pub struct AdjRibIn {
-    routes: HashMap<IpNet, InRoute>,
+    routes: PrefixMap<InRoute>,
     accepted: u64,
     stale: u64,
     reasons: Vec<(String, u64)>,
@@ -95,7 +95,7 @@ impl AdjRibIn {
 
     /// Mark every IPv4 (`v4`) and/or IPv6 (`v6`) route stale; returns how many are stale.
     pub fn mark_stale(&mut self, v4: bool, v6: bool) -> u64 {
-        for (prefix, route) in &mut self.routes {
+        for (prefix, route) in self.routes.iter_mut() {
             let family = if matches!(prefix, IpNet::V4(_)) {
                 v4
             } else {
@@ -119,7 +119,7 @@ impl AdjRibIn {
             .routes
             .iter()
             .filter(|(p, r)| r.stale && if matches!(p, IpNet::V4(_)) { v4 } else { v6 })
-            .map(|(p, _)| *p)
+            .map(|(p, _)| p)
             .collect();
         let mut accepted = Vec::new();
         for p in gone {
@@ -153,7 +153,7 @@ impl AdjRibIn {
     }
 
     /// Every stored route.
-    pub fn iter(&self) -> impl Iterator<Item = (&IpNet, &InRoute)> {
+    pub fn iter(&self) -> impl Iterator<Item = (IpNet, &InRoute)> {
         self.routes.iter()
     }
 
@@ -165,6 +165,7 @@ impl AdjRibIn {
             .filter(|(_, r)| matches!(r.verdict, Verdict::Accepted(_)))
             .map(|(p, _)| p)
             .collect();
+        self.routes.clear();
         self.accepted = 0;
         self.stale = 0;
         for r in &mut self.reasons {

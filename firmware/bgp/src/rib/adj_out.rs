@@ -6,7 +6,8 @@
 //! changes out grouped by attribute set (one group becomes as few UPDATEs as the size
 //! limit allows) and records them as sent.
 
-use std::collections::HashMap;
+use crate::rib::prefix_hash::FastMap;
+use crate::rib::prefix_map::PrefixMap;
 use std::sync::Arc;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
@@ -45,7 +46,7 @@ impl Batch {
 
     fn add(
         &mut self,
-        index: &mut HashMap<(usize, bool), usize>,
+        index: &mut FastMap<(usize, bool), usize>,
         prefix: IpNet,
         attrs: Option<&Attrs>,
     ) {
@@ -77,8 +78,8 @@ impl Batch {
 /// Adj-RIB-Out of one peer.
 #[derive(Debug, Default)]
 pub struct AdjRibOut {
-    sent: HashMap<IpNet, Attrs>,
-    pending: HashMap<IpNet, Option<Attrs>>,
+    sent: PrefixMap<Attrs>,
+    pending: PrefixMap<Option<Attrs>>,
 }
 
 impl AdjRibOut {
@@ -109,7 +110,7 @@ impl AdjRibOut {
     /// The pending changes, now recorded as sent.
     pub fn take_batch(&mut self) -> Batch {
         let mut batch = Batch::default();
-        let mut index = HashMap::new();
+        let mut index = FastMap::default();
         for (prefix, attrs) in self.pending.drain() {
             batch.add(&mut index, prefix, attrs.as_ref());
             match attrs {
@@ -123,10 +124,10 @@ impl AdjRibOut {
     /// Everything advertised of one family (IPv6 when `v6`), for a ROUTE-REFRESH answer.
     pub fn resend(&self, v6: bool) -> Batch {
         let mut batch = Batch::default();
-        let mut index = HashMap::new();
-        for (prefix, attrs) in &self.sent {
+        let mut index = FastMap::default();
+        for (prefix, attrs) in self.sent.iter() {
             if matches!(prefix, IpNet::V6(_)) == v6 {
-                batch.add(&mut index, *prefix, Some(attrs));
+                batch.add(&mut index, prefix, Some(attrs));
             }
         }
         batch

@@ -7,8 +7,8 @@
 //! [`FibChange`] ([`LocRib::take_fib`]). Locally originated best paths are not
 //! forwarding entries.
 
+use crate::rib::prefix_map::PrefixMap;
 use std::cmp::Ordering;
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -67,9 +67,8 @@ enum Forwarding {
 /// The Loc-RIB.
 #[derive(Debug, Default)]
 pub struct LocRib {
-    dests: HashMap<IpNet, Paths>,
-    sources: Vec<Option<SourceInfo>>,
-    multipath: bool,
+    dests: PrefixMap<Paths>,
+    sources: Sources,
     changed: Vec<(IpNet, Option<Path>)>,
     fib: Vec<FibChange>,
 }
@@ -78,7 +77,10 @@ impl LocRib {
     /// An empty Loc-RIB; `multipath` lists equally good next hops in FIB changes.
     pub fn new(multipath: bool) -> Self {
         LocRib {
-            multipath,
+            sources: Sources {
+                infos: Vec::new(),
+                multipath,
+            },
             ..Default::default()
         }
     }
@@ -86,15 +88,167 @@ impl LocRib {
     /// Declare (or replace) what the decision process knows about a source.
     pub fn set_source(&mut self, id: SourceId, info: SourceInfo) {
         let i = id.0 as usize;
-        if self.sources.len() <= i {
-            self.sources.resize(i + 1, None);
+        let infos = &mut self.sources.infos;
+        if infos.len() <= i {
+            infos.resize(i + 1, None);
         }
-        self.sources[i] = Some(info);
+        infos[i] = Some(info);
     }
 
     /// What the decision process knows about a source.
     pub fn source_info(&self, id: SourceId) -> Option<&SourceInfo> {
-        self.sources.get(id.0 as usize)?.as_ref()
+        self.sources.infos.get(id.0 as usize)?.as_ref()
+    }
+
+    /// Set (`Some`) or remove (`None`) the path from `source` to `prefix`.
+    pub fn update(&mut self, prefix: IpNet, source: SourceId, attrs: Option<Attrs>) {
+        let LocRib {
+            dests,
+            sources,
+            changed,
+            fib,
+        } = self;
+        let best_of = |p: &Paths| {
+            let b = &p.as_slice()[0];
+            (b.source, Arc::as_ptr(&b.attrs))
+        };
+        let (old_best, old_fwd, new_best, new_fwd, best) = match dests.get_mut(&prefix) {
+            None => {
+                let Some(attrs) = attrs else { return };
+                let path = Path { source, attrs };
+                let fwd = sources.forwarding(std::slice::from_ref(&path));
+                let key = (path.source, Arc::as_ptr(&path.attrs));
+                let best = path.clone();
+                dests.insert(prefix, Paths::One(path));
+                (None, Forwarding::None, Some(key), fwd, Some(best))
+            }
+            Some(slot) => {
+                let old_best = Some(best_of(slot));
+                let old_fwd = sources.forwarding(slot.as_slice());
+                let current = std::mem::replace(slot, Paths::Many(Vec::new()));
+                match sources.replace(current, source, attrs) {
+                    None => {
+                        dests.remove(&prefix);
+                        (old_best, old_fwd, None, Forwarding::None, None)
+                    }
+                    Some(paths) => {
+                        let new_best = Some(best_of(&paths));
+                        let new_fwd = sources.forwarding(paths.as_slice());
+                        let best = (old_best != new_best).then(|| paths.as_slice()[0].clone());
+                        *slot = paths;
+                        (old_best, old_fwd, new_best, new_fwd, best)
+                    }
+                }
+            }
+        };
+        if old_best != new_best {
+            changed.push((prefix, best));
+        }
+        if old_fwd != new_fwd {
+            fib.push(match new_fwd {
+                Forwarding::None => FibChange::Withdraw { prefix },
+                Forwarding::One(nh) => FibChange::Replace {
+                    prefix,
+                    next_hops: vec![nh],
+                },
+                Forwarding::Many(next_hops) => FibChange::Replace { prefix, next_hops },
+            });
+        }
+    }
+
+    /// The best path to `prefix`.
+    pub fn best(&self, prefix: &IpNet) -> Option<&Path> {
+        self.dests.get(prefix).map(|p| &p.as_slice()[0])
+    }
+
+    /// Every prefix with its best path.
+    pub fn iter_best(&self) -> impl Iterator<Item = (IpNet, &Path)> {
+        self.dests.iter().map(|(k, p)| (k, &p.as_slice()[0]))
+    }
+
+    /// Every path of `prefix`, best first, with the step at which each other path lost.
+    pub fn explain(&self, prefix: &IpNet) -> Vec<Explained> {
+        let Some(paths) = self.dests.get(prefix) else {
+            return Vec::new();
+        };
+        let paths = paths.as_slice();
+        let best = &paths[0];
+        paths
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Explained {
+                source: p.source,
+                attrs: Arc::clone(&p.attrs),
+                best: i == 0,
+                lost_at: (i != 0)
+                    .then(|| compare(self.sources.candidate(best), self.sources.candidate(p)).1),
+            })
+            .collect()
+    }
+
+    /// Prefixes whose best path changed since the last call, each with its new best path
+    /// (`None`: no path left). A prefix may repeat; the last entry is current.
+    pub fn take_changed(&mut self) -> Vec<(IpNet, Option<Path>)> {
+        std::mem::take(&mut self.changed)
+    }
+
+    /// Forwarding changes since the last call, in order.
+    pub fn take_fib(&mut self) -> Vec<FibChange> {
+        std::mem::take(&mut self.fib)
+    }
+
+    /// Number of prefixes.
+    pub fn len(&self) -> usize {
+        self.dests.len()
+    }
+
+    /// No prefixes.
+    pub fn is_empty(&self) -> bool {
+        self.dests.is_empty()
+    }
+}
+
+/// What the decision process knows about every source, and whether FIB entries list
+/// equally good next hops.
+#[derive(Debug, Default)]
+struct Sources {
+    infos: Vec<Option<SourceInfo>>,
+    multipath: bool,
+}
+
+impl Sources {
+    /// The paths of a prefix after setting (`Some`) or removing (`None`) the path from
+    /// `source`, best first; `None` when no path is left.
+    fn replace(&self, current: Paths, source: SourceId, attrs: Option<Attrs>) -> Option<Paths> {
+        match (current, attrs) {
+            (Paths::One(p), None) if p.source == source => None,
+            (Paths::One(p), None) => Some(Paths::One(p)),
+            (Paths::One(p), Some(attrs)) if p.source == source => {
+                Some(Paths::One(Path { source, attrs }))
+            }
+            (Paths::One(p), Some(attrs)) => {
+                let mut v = vec![p, Path { source, attrs }];
+                self.select(&mut v);
+                Some(Paths::Many(v))
+            }
+            (Paths::Many(mut v), attrs) => {
+                let pos = v.iter().position(|p| p.source == source);
+                match (pos, attrs) {
+                    (Some(i), Some(attrs)) => v[i].attrs = attrs,
+                    (None, Some(attrs)) => v.push(Path { source, attrs }),
+                    (Some(i), None) => {
+                        v.swap_remove(i);
+                    }
+                    (None, None) => {}
+                }
+                self.select(&mut v);
+                match v.len() {
+                    0 => None,
+                    1 => v.pop().map(Paths::One),
+                    _ => Some(Paths::Many(v)),
+                }
+            }
+        }
     }
 
     /// The source's info.
@@ -103,7 +257,7 @@ impl LocRib {
     /// When the source was never declared (a caller bug).
     fn source(&self, id: SourceId) -> &SourceInfo {
         // NOTE(unwrap): every path's source is declared before its first update.
-        self.sources[id.0 as usize]
+        self.infos[id.0 as usize]
             .as_ref()
             .expect("undeclared route source")
     }
@@ -159,123 +313,6 @@ impl LocRib {
             }
         }
         paths.swap(0, best);
-    }
-
-    /// Set (`Some`) or remove (`None`) the path from `source` to `prefix`.
-    pub fn update(&mut self, prefix: IpNet, source: SourceId, attrs: Option<Attrs>) {
-        let mut entry = self.dests.remove(&prefix);
-        let old_best = entry.as_ref().map(|p| {
-            let b = &p.as_slice()[0];
-            (b.source, Arc::as_ptr(&b.attrs))
-        });
-        let old_fwd = entry
-            .as_ref()
-            .map_or(Forwarding::None, |p| self.forwarding(p.as_slice()));
-        let new_entry = match (entry.take(), attrs) {
-            (None, None) => None,
-            (None, Some(attrs)) => Some(Paths::One(Path { source, attrs })),
-            (Some(Paths::One(p)), None) if p.source == source => None,
-            (Some(Paths::One(p)), None) => Some(Paths::One(p)),
-            (Some(Paths::One(p)), Some(attrs)) if p.source == source => {
-                Some(Paths::One(Path { source, attrs }))
-            }
-            (Some(Paths::One(p)), Some(attrs)) => {
-                let mut v = vec![p, Path { source, attrs }];
-                self.select(&mut v);
-                Some(Paths::Many(v))
-            }
-            (Some(Paths::Many(mut v)), attrs) => {
-                let pos = v.iter().position(|p| p.source == source);
-                match (pos, attrs) {
-                    (Some(i), Some(attrs)) => v[i].attrs = attrs,
-                    (None, Some(attrs)) => v.push(Path { source, attrs }),
-                    (Some(i), None) => {
-                        v.swap_remove(i);
-                    }
-                    (None, None) => {}
-                }
-                self.select(&mut v);
-                if v.len() == 1 {
-                    v.pop().map(Paths::One)
-                } else {
-                    Some(Paths::Many(v))
-                }
-            }
-        };
-        let new_best = new_entry.as_ref().map(|p| {
-            let b = &p.as_slice()[0];
-            (b.source, Arc::as_ptr(&b.attrs))
-        });
-        let new_fwd = new_entry
-            .as_ref()
-            .map_or(Forwarding::None, |p| self.forwarding(p.as_slice()));
-        if old_best != new_best {
-            let best = new_entry.as_ref().map(|p| p.as_slice()[0].clone());
-            self.changed.push((prefix, best));
-        }
-        if old_fwd != new_fwd {
-            self.fib.push(match new_fwd {
-                Forwarding::None => FibChange::Withdraw { prefix },
-                Forwarding::One(nh) => FibChange::Replace {
-                    prefix,
-                    next_hops: vec![nh],
-                },
-                Forwarding::Many(next_hops) => FibChange::Replace { prefix, next_hops },
-            });
-        }
-        if let Some(e) = new_entry {
-            self.dests.insert(prefix, e);
-        }
-    }
-
-    /// The best path to `prefix`.
-    pub fn best(&self, prefix: &IpNet) -> Option<&Path> {
-        self.dests.get(prefix).map(|p| &p.as_slice()[0])
-    }
-
-    /// Every prefix with its best path.
-    pub fn iter_best(&self) -> impl Iterator<Item = (&IpNet, &Path)> {
-        self.dests.iter().map(|(k, p)| (k, &p.as_slice()[0]))
-    }
-
-    /// Every path of `prefix`, best first, with the step at which each other path lost.
-    pub fn explain(&self, prefix: &IpNet) -> Vec<Explained> {
-        let Some(paths) = self.dests.get(prefix) else {
-            return Vec::new();
-        };
-        let paths = paths.as_slice();
-        let best = &paths[0];
-        paths
-            .iter()
-            .enumerate()
-            .map(|(i, p)| Explained {
-                source: p.source,
-                attrs: Arc::clone(&p.attrs),
-                best: i == 0,
-                lost_at: (i != 0).then(|| compare(self.candidate(best), self.candidate(p)).1),
-            })
-            .collect()
-    }
-
-    /// Prefixes whose best path changed since the last call, each with its new best path
-    /// (`None`: no path left). A prefix may repeat; the last entry is current.
-    pub fn take_changed(&mut self) -> Vec<(IpNet, Option<Path>)> {
-        std::mem::take(&mut self.changed)
-    }
-
-    /// Forwarding changes since the last call, in order.
-    pub fn take_fib(&mut self) -> Vec<FibChange> {
-        std::mem::take(&mut self.fib)
-    }
-
-    /// Number of prefixes.
-    pub fn len(&self) -> usize {
-        self.dests.len()
-    }
-
-    /// No prefixes.
-    pub fn is_empty(&self) -> bool {
-        self.dests.is_empty()
     }
 }
 

@@ -8,6 +8,8 @@
 //!   naming the step at which a path lost.
 //! - [`loc`]: Loc-RIB: every accepted path per prefix, best first; reports which
 //!   prefixes changed best path (for export) and which changed forwarding (for the FIB).
+//! - [`prefix_hash`]: the keyed hash of the prefix tables (peers choose prefixes).
+//! - [`prefix_map`]: prefix → value with IPv4 prefixes packed into one integer.
 //! - [`adj_out`]: Adj-RIB-Out of one peer: what was advertised, what is pending, grouped
 //!   by attribute set so that one UPDATE carries many prefixes.
 //!
@@ -19,6 +21,8 @@ pub mod adj_out;
 pub mod decision;
 pub mod intern;
 pub mod loc;
+pub mod prefix_hash;
+pub mod prefix_map;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;

@@ -10,7 +10,6 @@
 //! The attribute transformation is memoised per (attribute set, source) within a flush,
 //! so a million prefixes sharing one set cost one transformation per peer.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use ipnet::IpNet;
@@ -19,12 +18,13 @@ use crate::policy::Outcome;
 use crate::reflect::{Role, may_advertise, reflected, set_next_hop, to_external, to_internal};
 use crate::rib::adj_out::Batch;
 use crate::rib::loc::Path;
+use crate::rib::prefix_hash::FastMap;
 use crate::rib::{Attrs, SourceId};
 use crate::speaker::{Output, Speaker};
 use crate::wire::{self, Afi, RouteRefresh, Safi};
 
 /// Transformed attributes per (attribute set address, source) for one peer and flush.
-type Memo = HashMap<(usize, u32), Attrs>;
+type Memo = FastMap<(usize, u32), Attrs>;
 
 impl Speaker {
     /// Turn Loc-RIB changes into FIB outputs and UPDATEs.
@@ -42,7 +42,7 @@ impl Speaker {
             .collect();
         if !changed.is_empty() && !established.is_empty() {
             // Prefix by prefix, every peer: the best path is still in cache.
-            let mut memos: Vec<Memo> = established.iter().map(|_| Memo::new()).collect();
+            let mut memos: Vec<Memo> = established.iter().map(|_| Memo::default()).collect();
             for (prefix, best) in &changed {
                 for (memo, &idx) in memos.iter_mut().zip(&established) {
                     let attrs = self.export_path(idx, prefix, best.as_ref(), memo);
@@ -62,9 +62,8 @@ impl Speaker {
 
     /// Stage every prefix of the Loc-RIB for a peer (session up, export policy change).
     pub(super) fn export_full(&mut self, idx: usize) {
-        let table: Vec<(IpNet, Path)> =
-            self.loc.iter_best().map(|(k, p)| (*k, p.clone())).collect();
-        let mut memo = Memo::new();
+        let table: Vec<(IpNet, Path)> = self.loc.iter_best().map(|(k, p)| (k, p.clone())).collect();
+        let mut memo = Memo::default();
         for (prefix, best) in &table {
             let attrs = self.export_path(idx, prefix, Some(best), &mut memo);
             self.peer_mut(idx).adj_out.stage(*prefix, attrs);

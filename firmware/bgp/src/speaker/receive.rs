@@ -160,9 +160,8 @@ impl Speaker {
                 }
             } else {
                 let shared = self.interner.intern(attrs.clone());
-                for p in nlri {
-                    self.add_route(idx, IpNet::V4(p.trunc()), &shared);
-                }
+                let prefixes = nlri.into_iter().map(|p| IpNet::V4(p.trunc()));
+                self.add_routes(idx, prefixes, &shared);
             }
         }
         if let Some(mp) = mp
@@ -180,14 +179,15 @@ impl Speaker {
             });
             attrs.next_hop = None;
             let shared = self.interner.intern(attrs);
-            for p in nlri {
-                self.add_route(idx, IpNet::V6(p.trunc()), &shared);
-            }
+            let prefixes = nlri.into_iter().map(|p| IpNet::V6(p.trunc()));
+            self.add_routes(idx, prefixes, &shared);
         }
         self.check_max_prefix(now, idx);
     }
 
-    fn add_route(&mut self, idx: usize, prefix: IpNet, received: &Attrs) {
+    /// Store routes that share one received attribute set. When the import policy does
+    /// not look at prefixes, the verdict is worked out once for all of them.
+    fn add_routes(&mut self, idx: usize, prefixes: impl Iterator<Item = IpNet>, received: &Attrs) {
         let cluster = self.cluster_id();
         let Speaker {
             peers,
@@ -198,19 +198,33 @@ impl Speaker {
         } = self;
         // NOTE(unwrap): callers pass indices of live slots only.
         let p = peers[idx].as_mut().expect("live peer slot");
-        let verdict = judge(p, interner, config, cluster, &prefix, received);
-        let new = accepted(&verdict).cloned();
-        let old = p.adj_in.insert(
-            prefix,
-            InRoute {
-                received: Arc::clone(received),
-                verdict,
-                stale: false,
-            },
-        );
-        let was_accepted = old.as_ref().is_some_and(|o| accepted(&o.verdict).is_some());
-        if new.is_some() || was_accepted {
-            loc.update(prefix, SourceId(idx as u32 + 1), new);
+        let src = SourceId(idx as u32 + 1);
+        let mut shared: Option<Verdict> = None;
+        let per_prefix = p.import.depends_on_prefix();
+        for prefix in prefixes {
+            let verdict = match &shared {
+                Some(v) => v.clone(),
+                None => {
+                    let v = judge(p, interner, config, cluster, &prefix, received);
+                    if !per_prefix {
+                        shared = Some(v.clone());
+                    }
+                    v
+                }
+            };
+            let new = accepted(&verdict).cloned();
+            let old = p.adj_in.insert(
+                prefix,
+                InRoute {
+                    received: Arc::clone(received),
+                    verdict,
+                    stale: false,
+                },
+            );
+            let was_accepted = old.as_ref().is_some_and(|o| accepted(&o.verdict).is_some());
+            if new.is_some() || was_accepted {
+                loc.update(prefix, src, new);
+            }
         }
     }
 
@@ -291,7 +305,7 @@ impl Speaker {
         let routes: Vec<(IpNet, Attrs)> = p
             .adj_in
             .iter()
-            .map(|(k, r)| (*k, Arc::clone(&r.received)))
+            .map(|(k, r)| (k, Arc::clone(&r.received)))
             .collect();
         for (prefix, received) in routes {
             let verdict = judge(p, interner, config, cluster, &prefix, &received);
