@@ -8,7 +8,7 @@
 //! killed by PID: the ones the benchmark started, and the ones still inside a namespace
 //! it created (`ip netns pids`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -20,11 +20,13 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 static LIVE: Mutex<Live> = Mutex::new(Live {
     namespaces: Vec::new(),
     pids: Vec::new(),
+    dirs: Vec::new(),
 });
 
 struct Live {
     namespaces: Vec<String>,
     pids: Vec<u32>,
+    dirs: Vec<PathBuf>,
 }
 
 fn live() -> std::sync::MutexGuard<'static, Live> {
@@ -52,13 +54,15 @@ fn delete_namespace(name: &str) {
         .status();
 }
 
-/// Kills every registered process and deletes every registered namespace.
+/// Kills every registered process, deletes every registered namespace and removes
+/// every registered directory.
 pub fn cleanup_all() {
-    let (pids, namespaces) = {
+    let (pids, namespaces, dirs) = {
         let mut l = live();
         (
             std::mem::take(&mut l.pids),
             std::mem::take(&mut l.namespaces),
+            std::mem::take(&mut l.dirs),
         )
     };
     for pid in pids {
@@ -67,6 +71,23 @@ pub fn cleanup_all() {
     for ns in namespaces {
         delete_namespace(&ns);
     }
+    for dir in dirs {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// Creates `dir` outside the work directory (e.g. a daemon's run directory) and
+/// registers it for removal by [`remove_dir`] or [`cleanup_all`].
+pub fn create_dir(dir: &Path) -> Result<(), BenchError> {
+    std::fs::create_dir_all(dir).map_err(BenchError::io(format!("create {}", dir.display())))?;
+    live().dirs.push(dir.to_path_buf());
+    Ok(())
+}
+
+/// Removes a directory made by [`create_dir`].
+pub fn remove_dir(dir: &Path) {
+    let _ = std::fs::remove_dir_all(dir);
+    live().dirs.retain(|d| d != dir);
 }
 
 /// Runs a command to completion; its stdout on success, a [`BenchError::Command`]

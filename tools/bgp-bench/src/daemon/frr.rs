@@ -17,7 +17,7 @@ pub(super) const BGPD: &str = "/usr/lib/frr/bgpd";
 pub(super) fn start(s: &RrSetup<'_>) -> Result<RunningRr, BenchError> {
     let pathspace = s.ns.name().to_string();
     let run_dir = std::path::PathBuf::from("/run/frr").join(&pathspace);
-    std::fs::create_dir_all(&run_dir).map_err(BenchError::io("create /run/frr/<pathspace>"))?;
+    crate::lab::create_dir(&run_dir)?;
     run(Command::new("chown")
         .arg("frr:frr")
         .arg("/run/frr")

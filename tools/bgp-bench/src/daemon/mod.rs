@@ -160,7 +160,7 @@ impl RunningRr {
     pub fn stop(&mut self) {
         self.proc.stop(Duration::from_secs(5));
         if let Some(dir) = self.cleanup_dir.take() {
-            let _ = std::fs::remove_dir_all(dir);
+            crate::lab::remove_dir(&dir);
         }
     }
 }
