@@ -53,6 +53,9 @@ pub(crate) enum StartError {
     /// The kernel routing table could not be prepared.
     #[error(transparent)]
     Fib(#[from] FibError),
+    /// SAM enrollment or the tunnels could not start.
+    #[error(transparent)]
+    Sam(#[from] crate::sam::SamError),
 }
 
 /// Runs the router until `shutdown` completes; then says goodbye to every peer.
@@ -66,6 +69,8 @@ pub(crate) async fn run(
         Some(settings) => Some(FibHandle::start(settings).await?),
         None => None,
     };
+    // Before the BGP listeners: SAM puts the tunnel address they may bind on `lo`.
+    let sam = crate::sam::SamRuntime::start(config.sam.clone(), config.ranges.clone()).await?;
     let (status, snapshots) = StatusPublisher::new(&config);
     // Listeners and API servers, stopped when the loop ends.
     let mut background = tokio::task::JoinSet::new();
@@ -92,6 +97,7 @@ pub(crate) async fn run(
         fib,
         status,
         fib_batch: Vec::new(),
+        sam,
     };
     core.configure(&config);
 
@@ -118,7 +124,14 @@ pub(crate) async fn run(
                 core.speaker.handle_timeout(Instant::now());
                 core.drain();
             }
-            _ = publish_tick.tick() => core.status.tick(&core.speaker),
+            _ = publish_tick.tick() => {
+                core.status.set_sam(crate::sam::sam_status(core.sam.status()));
+                core.status.tick(&core.speaker)
+            }
+            wake = core.sam.wait() => {
+                core.sam.handle(wake);
+                core.drain();
+            }
             Some(event) = events.recv() => core.on_net_event(event),
             Some(query) = queries.recv() => core.on_query(query),
         }
@@ -171,6 +184,7 @@ struct Core {
     fib: Option<FibHandle>,
     status: StatusPublisher,
     fib_batch: Vec<FibChange>,
+    sam: crate::sam::SamRuntime,
 }
 
 impl Core {
@@ -195,6 +209,8 @@ impl Core {
                 .handle_input(now, Input::Announce { prefix, attrs });
             self.drain();
         }
+        self.sam.configure();
+        self.drain();
         self.status.publish(&self.speaker);
     }
 
@@ -285,13 +301,26 @@ impl Core {
                 } => {
                     connections::connect(peer, remote, local, CONNECT_TIMEOUT, self.events.clone())
                 }
-                Output::Fib(change) => self.fib_batch.push(change),
+                Output::Fib(change) => self.sam.map_fib(change),
                 Output::Event(event) => {
                     peer_event |= !matches!(event, Event::Refused { .. });
+                    self.sam.on_event(&event);
                     log_event(&event);
                 }
             }
         }
+        // SAM reacts to events with speaker inputs (import policies, RR sessions); their
+        // outputs belong to this drain.
+        let inputs = self.sam.take_inputs();
+        if !inputs.is_empty() {
+            let now = Instant::now();
+            for input in inputs {
+                self.speaker.handle_input(now, input);
+            }
+            self.status.after_drain(&self.speaker, peer_event);
+            return self.drain();
+        }
+        self.fib_batch.extend(self.sam.take_fib());
         if !self.fib_batch.is_empty() {
             let batch = std::mem::take(&mut self.fib_batch);
             if let Some(fib) = &self.fib {

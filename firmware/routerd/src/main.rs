@@ -13,7 +13,9 @@ mod init;
 #[cfg(test)]
 mod loopback_tests;
 mod router_config;
+mod sam;
 mod status;
+mod transport;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -71,6 +73,10 @@ struct RunArgs {
     /// signed config serves it only where its [api] section says).
     #[arg(long, value_name = "ADDR:PORT")]
     api: Option<SocketAddr>,
+    /// State directory for SAM enrollment (the RR's registry, the leaf's RR set);
+    /// default: the config's `state_dir`.
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -119,6 +125,9 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let (Some(dir), Some(sam)) = (args.state_dir, config.sam.as_mut()) {
+        sam.state_dir = Some(dir);
+    }
     if let Some(bind) = args.api {
         // The address changes; who may call (token, source allowlist) stays as configured.
         let access = config

@@ -83,6 +83,8 @@ pub(crate) struct RouterConfig {
     pub(crate) provenance: String,
     /// The blob's serial (0 for a development config).
     pub(crate) serial: u64,
+    /// SAM enrollment and tunnels (`[sam]`, `[transport]`), if configured.
+    pub(crate) sam: Option<crate::sam::settings::SamSettings>,
 }
 
 /// Why the configuration could not be loaded; routerd does not start.

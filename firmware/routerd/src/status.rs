@@ -74,6 +74,14 @@ impl StatusPublisher {
         }
     }
 
+    /// Replaces SAM's part of the snapshots; it goes out with the next publication.
+    pub(crate) fn set_sam(&mut self, sam: Option<api::sam::SamSnapshot>) {
+        if self.identity.sam != sam {
+            self.identity.sam = sam;
+            self.dirty = true;
+        }
+    }
+
     /// Builds and publishes a snapshot now.
     pub(crate) fn publish(&mut self, speaker: &Speaker) {
         let now = Instant::now();

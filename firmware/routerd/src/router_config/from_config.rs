@@ -183,6 +183,8 @@ pub(super) fn map(
         api,
         provenance: verified.provenance().to_string(),
         serial: verified.serial(),
+        sam: crate::sam::settings::from_config(config)
+            .map_err(|e| LoadError::Invalid(e.to_string()))?,
     })
 }
 

@@ -1,0 +1,219 @@
+//! The two datapaths behind one interface: kernel IPIP links, or the userspace
+//! [`dataplane::Dataplane`]. [`Backend::start`] makes the choice (see the module above).
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+
+use config::Datapath;
+use dataplane::{Dataplane, PeerSpec};
+use kernel::{KernelError, Links, TunnelSpec};
+
+use super::{TransportError, TunnelPeer, TunnelStatus};
+use crate::sam::settings::TransportSettings;
+
+/// Name of the throw-away link that probes the kernel for IPIP support.
+const PROBE_DEVICE: &str = "samprobe0";
+/// Outer TTL of kernel IPIP packets.
+const IPIP_TTL: u8 = 64;
+
+/// A running datapath.
+pub(super) enum Backend {
+    /// Kernel IPIP links (no WireGuard).
+    Kernel(Links),
+    /// routerd's TUN datapath.
+    Userspace(Dataplane),
+}
+
+impl Backend {
+    /// Picks and starts the datapath for `settings`.
+    pub(super) async fn start(
+        settings: &TransportSettings,
+        links: Links,
+    ) -> Result<Backend, TransportError> {
+        let kernel = match settings.datapath {
+            Datapath::Userspace => false,
+            Datapath::Kernel if settings.wireguard.is_some() => {
+                return Err(TransportError::Unsupported(
+                    "kernel WireGuard is not wired into routerd; set transport.datapath = \"auto\" or \"userspace\"",
+                ));
+            }
+            Datapath::Kernel => {
+                probe_ipip(&links, settings).await?;
+                true
+            }
+            Datapath::Auto if settings.wireguard.is_some() => {
+                match links.wireguard_create(PROBE_DEVICE).await {
+                    Ok(()) => {
+                        let _ = links.delete_link(PROBE_DEVICE).await;
+                        tracing::warn!(
+                            "the kernel has WireGuard, but kernel WireGuard is not wired into routerd: using the userspace datapath"
+                        );
+                    }
+                    Err(e) if e.is_unsupported() => {
+                        tracing::info!(error = %e, "falling back to the userspace datapath");
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+                false
+            }
+            Datapath::Auto => match probe_ipip(&links, settings).await {
+                Ok(()) => true,
+                Err(TransportError::Kernel(e)) if e.is_unsupported() => {
+                    tracing::info!(error = %e, "falling back to the userspace datapath");
+                    false
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        if kernel {
+            return Ok(Backend::Kernel(links));
+        }
+        let (private_key, listen_port) = settings
+            .wireguard
+            .as_ref()
+            .map(|w| (w.private_key, w.listen_port))
+            .unwrap_or(([0; 32], 0));
+        let plane = Dataplane::start(dataplane::Config {
+            private_key,
+            listen_port,
+            wireguard: settings.wireguard.is_some(),
+        })
+        .await?;
+        Ok(Backend::Userspace(plane))
+    }
+
+    /// `kernel` or `userspace`.
+    pub(super) fn name(&self) -> &'static str {
+        match self {
+            Backend::Kernel(_) => "kernel",
+            Backend::Userspace(_) => "userspace",
+        }
+    }
+
+    /// Creates the peer's device (up, MTU set).
+    pub(super) async fn add(
+        &self,
+        settings: &TransportSettings,
+        peer: &TunnelPeer,
+    ) -> Result<(), TransportError> {
+        let (outer_local, outer_remote) = outer_addresses(settings, peer)?;
+        match self {
+            Backend::Kernel(links) => {
+                links
+                    .ipip_create(&TunnelSpec {
+                        name: peer.device.clone(),
+                        local: outer_local,
+                        remote: outer_remote,
+                        ttl: IPIP_TTL,
+                        mtu: settings.mtu,
+                    })
+                    .await?;
+                links.link_up(&peer.device).await?;
+            }
+            Backend::Userspace(plane) => {
+                plane
+                    .add_peer(PeerSpec {
+                        device: peer.device.clone(),
+                        public_key: peer.public_key.unwrap_or([0; 32]),
+                        endpoint: peer.endpoint,
+                        keepalive: peer.keepalive,
+                        outer_local,
+                        outer_remote,
+                        mtu: settings.mtu,
+                    })
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the peer's device (and with it its address and routes); absent is fine.
+    pub(super) async fn remove(&self, device: &str) {
+        let result = match self {
+            Backend::Kernel(links) => match links.delete_link(device).await {
+                Err(KernelError::NoSuchDevice { .. }) => Ok(()),
+                other => other.map_err(|e| e.to_string()),
+            },
+            Backend::Userspace(plane) => match plane.remove_peer(device).await {
+                Err(dataplane::DataplaneError::NoSuchPeer { .. }) => Ok(()),
+                other => other.map_err(|e| e.to_string()),
+            },
+        };
+        if let Err(error) = result {
+            tracing::warn!(%device, %error, "cannot remove tunnel device");
+        }
+    }
+
+    /// Status of the built tunnels.
+    pub(super) fn status(&self, built: &BTreeMap<String, TunnelPeer>) -> Vec<TunnelStatus> {
+        let base = |peer: &TunnelPeer| TunnelStatus {
+            device: peer.device.clone(),
+            label: peer.label.clone(),
+            peer_tunnel: peer.peer_tunnel,
+            datapath: self.name(),
+            endpoint: peer
+                .endpoint
+                .or(peer.underlay.map(|a| SocketAddr::from((a, 0)))),
+            handshake_age_secs: None,
+            rx_bytes: 0,
+            tx_bytes: 0,
+            error: None,
+        };
+        match self {
+            Backend::Kernel(_) => built.values().map(base).collect(),
+            Backend::Userspace(plane) => {
+                let live: BTreeMap<String, dataplane::PeerStatus> = plane
+                    .status()
+                    .into_iter()
+                    .map(|s| (s.device.clone(), s))
+                    .collect();
+                built
+                    .values()
+                    .map(|peer| {
+                        let mut status = base(peer);
+                        if let Some(s) = live.get(&peer.device) {
+                            status.endpoint = s.endpoint.or(status.endpoint);
+                            status.handshake_age_secs = s.last_handshake_age.map(|d| d.as_secs());
+                            status.rx_bytes = s.rx_bytes;
+                            status.tx_bytes = s.tx_bytes;
+                        }
+                        status
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+/// Outer IPIP addresses: tunnel addresses inside WireGuard, underlay addresses without.
+fn outer_addresses(
+    settings: &TransportSettings,
+    peer: &TunnelPeer,
+) -> Result<(Ipv4Addr, Ipv4Addr), TransportError> {
+    if settings.wireguard.is_some() {
+        return Ok((settings.tunnel_address, peer.peer_tunnel));
+    }
+    match (settings.underlay_address, peer.underlay) {
+        (Some(local), Some(remote)) => Ok((local, remote)),
+        _ => Err(TransportError::Unsupported(
+            "plain IPIP needs the underlay addresses of both ends (a leaf behind NAT needs WireGuard)",
+        )),
+    }
+}
+
+/// Creates and deletes an IPIP link to learn whether the kernel has IPIP.
+async fn probe_ipip(links: &Links, settings: &TransportSettings) -> Result<(), TransportError> {
+    let local = settings.underlay_address.unwrap_or(settings.tunnel_address);
+    let _ = links.delete_link(PROBE_DEVICE).await;
+    links
+        .ipip_create(&TunnelSpec {
+            name: PROBE_DEVICE.to_string(),
+            local,
+            remote: Ipv4Addr::new(192, 0, 2, 255),
+            ttl: IPIP_TTL,
+            mtu: settings.mtu,
+        })
+        .await?;
+    links.delete_link(PROBE_DEVICE).await?;
+    Ok(())
+}
