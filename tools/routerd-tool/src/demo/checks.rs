@@ -432,6 +432,27 @@ pub(crate) fn fail_static(early: &[usize], late: &[usize], window_secs: u64) -> 
     )
 }
 
+/// A leaf's session toward the RR as `/v1/peers` shows it (state, last error).
+pub(crate) fn session_to_rr(leaf: &NodeDocs) -> String {
+    let rr = super::plan::RR_TUNNEL.to_string();
+    let peer = leaf.doc("/v1/peers").ok().and_then(|d| {
+        d["peers"]
+            .as_array()?
+            .iter()
+            .find(|p| p["address"] == rr.as_str())
+            .cloned()
+    });
+    match peer {
+        Some(p) => format!(
+            "{}: session to the RR {}, last error {}",
+            leaf.node,
+            p["state"].as_str().unwrap_or("?"),
+            p["last_error"].as_str().unwrap_or("none")
+        ),
+        None => format!("{}: no session to the RR in /v1/peers", leaf.node),
+    }
+}
+
 /// Assertions 2 to 5 over one observation.
 pub(crate) fn fabric(obs: &Observation) -> Vec<Assertion> {
     vec![

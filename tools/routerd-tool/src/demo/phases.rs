@@ -114,7 +114,10 @@ pub(crate) fn phases(f: &mut Fabric<'_>, tool: &Path) -> Result<Phases, DemoErro
         .iter()
         .map(checks::remote_installed)
         .collect();
-    let fail_static = checks::fail_static(&early, &late, killed.elapsed().as_secs());
+    let mut fail_static = checks::fail_static(&early, &late, killed.elapsed().as_secs());
+    fail_static
+        .evidence
+        .extend(late_obs.leaves.iter().map(checks::session_to_rr));
     assertions.push(if FAIL_STATIC_GATES {
         fail_static
     } else {

@@ -252,3 +252,18 @@ fn json_helpers_find_nested_values() {
     assert_eq!(states, ["Ready", "Ready"]);
     assert_eq!(rejected_total(&v), 5);
 }
+
+#[test]
+fn session_to_rr_quotes_state_and_last_error() {
+    let leaf = docs(
+        "aws-leaf",
+        "/v1/peers",
+        json!({"peers": [{"address": "10.99.0.1", "state": "Active", "last_error": "hold timer expired"}]}),
+    );
+    assert_eq!(
+        session_to_rr(&leaf),
+        "aws-leaf: session to the RR Active, last error hold timer expired"
+    );
+    let none = docs("pve-leaf", "/v1/peers", json!({"peers": []}));
+    assert!(session_to_rr(&none).contains("no session"));
+}
