@@ -8,6 +8,7 @@
 //! Every object here is named uniquely per test process so tests can run in parallel,
 //! and everything it creates is removed on drop, also when a test fails.
 
+pub mod faults;
 pub mod netns;
 pub mod peers;
 

@@ -8,7 +8,9 @@
 //! - `rogue`: underlay 203.0.113.13, tunnel 10.99.0.13, enrolled for 10.20.3.10/32, then
 //!   restarted with a claim the RR refuses (it names client A's /32 and the unowned
 //!   10.20.9.9/32): fail-static, it keeps its RR set and session and announces both;
-//! - the bridge itself (203.0.113.1) replays a join request recorded by leaf A.
+//! - the bridge itself (203.0.113.1) replays a join request recorded by leaf A;
+//! - finally the RR restarts: its registry comes back from the state directory, sessions
+//!   and traffic return without re-enrollment, and the replay is still refused.
 //!
 //! Every router runs `routerd run --config FILE --state-dir DIR` with
 //! `transport.datapath = "auto"`; this kernel has neither IPIP nor WireGuard, so each
@@ -637,6 +639,54 @@ fn sam_enrollment_tunnels_admission_and_replay() {
     assert!(
         pings(&client_b, CLIENT_A),
         "client A unreachable after the rogue announced it"
+    );
+
+    // RR restart: the registry comes back from its state directory, so the leaves'
+    // sessions and the traffic return without anyone enrolling again, and the recorded
+    // request is still refused.
+    let accepted_at = |rr: &Router<'_>| -> Vec<(String, u64)> {
+        rr.doc("/v1/enrollment")["rr"]["claims"]
+            .as_array()
+            .map(|claims| {
+                claims
+                    .iter()
+                    .map(|c| {
+                        let id = c["leaf_id"].as_str().unwrap_or("?").to_string();
+                        (id, c["accepted_at"].as_u64().unwrap_or(0))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let claims_before = accepted_at(&rr);
+    assert_eq!(claims_before.len(), 3, "{claims_before:?}");
+    rr.stop();
+    rr.start();
+    assert_eq!(
+        accepted_at(&rr),
+        claims_before,
+        "claims changed across the restart"
+    );
+    let back = wait_for(3 * CONVERGE_SECS, || {
+        (established(&rr_peer(&rr, "10.99.0.11")) && established(&rr_peer(&rr, "10.99.0.12")))
+            .then_some(())
+    });
+    assert!(
+        back.is_some(),
+        "sessions did not return: {}\n{}",
+        rr.doc("/v1/peers"),
+        rr.logs()
+    );
+    assert!(
+        wait_for(CONVERGE_SECS, || pings(&client_a, CLIENT_B).then_some(())).is_some(),
+        "no traffic after the RR restart: {}",
+        rr.doc("/v1/tunnels")
+    );
+    assert_eq!(accepted_at(&rr), claims_before, "a leaf enrolled again");
+    let (status, body) = http(&ul, RR_UNDERLAY, 4179, &raw).expect("an answer to the replay");
+    assert_eq!(
+        (status, body.as_str()),
+        (409, r#"{"refused":"replayed-nonce"}"#)
     );
 
     for router in [&mut rr, &mut leaf_a, &mut leaf_b, &mut rogue] {
