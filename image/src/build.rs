@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::board::{Architecture, Board, Output};
 use crate::disk::{self, DiskError, DiskInputs};
-use crate::initramfs::{BOARD_PATH, Initramfs, LOAD_ORDER_PATH};
+use crate::initramfs::{BOARD_PATH, Initramfs, LOAD_ORDER_PATH, TRUSTED_KEYS_PATH};
 use crate::kernel::{self, AptContext, KernelError};
 
 /// Timestamp used when `SOURCE_DATE_EPOCH` is not set: 2024-01-01T00:00:00Z.
@@ -36,6 +36,9 @@ pub struct BuildRequest {
     pub routerd: Option<PathBuf>,
     /// Signed config blob to place in config slot A.
     pub config_blob: Option<PathBuf>,
+    /// Trust anchors (`owner.pub`: one hex ed25519 public key per line) placed in the
+    /// initramfs as `/etc/routerd/trusted-keys`; routerd verifies the config against them.
+    pub trusted_keys: Option<PathBuf>,
     /// Workspace root, for `cargo build`.
     pub workspace: PathBuf,
     /// Timestamp for all archive and file system entries.
@@ -81,6 +84,8 @@ pub struct Manifest {
     pub modules: Vec<String>,
     /// Whether a config blob was placed in slot A.
     pub config_included: bool,
+    /// Whether trust anchors were placed in the initramfs.
+    pub trusted_keys_included: bool,
     /// The timestamp used.
     pub source_date_epoch: u64,
     /// Partitions of the disk.
@@ -181,6 +186,9 @@ pub fn build(req: &BuildRequest, progress: &mut dyn FnMut(&str)) -> Result<Manif
     }
     fs.add_file(LOAD_ORDER_PATH, 0o644, order.into_bytes());
     fs.add_file(BOARD_PATH, 0o644, format!("{}\n", board.name).into_bytes());
+    if let Some(keys) = &req.trusted_keys {
+        fs.add_file(TRUSTED_KEYS_PATH, 0o644, read(keys)?);
+    }
     let epoch32 = u32::try_from(req.source_date_epoch).unwrap_or(u32::MAX);
     let initrd_bytes = fs.to_gzip(epoch32).map_err(io_err("compress initramfs"))?;
     let initrd = req.out_dir.join("initrd.img");
@@ -268,6 +276,7 @@ pub fn build(req: &BuildRequest, progress: &mut dyn FnMut(&str)) -> Result<Manif
         cmdline: board.cmdline(),
         modules: modules.iter().map(|m| m.name.clone()).collect(),
         config_included: config_slot_a.is_some(),
+        trusted_keys_included: req.trusted_keys.is_some(),
         source_date_epoch: req.source_date_epoch,
         partitions: plan
             .iter()

@@ -2,7 +2,8 @@
 //!
 //! Contents: `/init` (static routerd), `/dev/console` (so the kernel can open the console
 //! before devtmpfs is mounted), the kernel modules under `/lib/modules/RELEASE/`, the load
-//! order in [`LOAD_ORDER_PATH`] and the board name in [`BOARD_PATH`]. Entries are sorted,
+//! order in [`LOAD_ORDER_PATH`], the board name in [`BOARD_PATH`] and the config trust
+//! anchors in [`TRUSTED_KEYS_PATH`]. Entries are sorted,
 //! parents come before children, every mtime is the given epoch and owners are root, so the
 //! same inputs give the same bytes.
 
@@ -16,6 +17,8 @@ use flate2::{Compression, GzBuilder};
 pub const LOAD_ORDER_PATH: &str = "lib/modules/load-order";
 /// Path of the file that holds the board name.
 pub const BOARD_PATH: &str = "etc/routerd/board";
+/// Path of the trust anchors for config verification (one hex public key per line).
+pub const TRUSTED_KEYS_PATH: &str = "etc/routerd/trusted-keys";
 
 #[derive(Clone, Debug)]
 enum Node {

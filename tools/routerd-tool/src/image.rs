@@ -36,6 +36,9 @@ struct BuildArgs {
     /// Signed config blob to place in config slot A.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Trusted signing keys (`owner.pub`) routerd verifies the config against.
+    #[arg(long, value_name = "OWNER.pub")]
+    trust: Option<PathBuf>,
     /// Use this kernel package instead of downloading the board's one.
     #[arg(long)]
     kernel_deb: Option<PathBuf>,
@@ -118,6 +121,7 @@ fn run_build(a: BuildArgs) -> i32 {
         kernel_deb: a.kernel_deb,
         routerd: a.routerd,
         config_blob: a.config,
+        trusted_keys: a.trust,
         workspace: workspace_root(),
         source_date_epoch: epoch,
     };

@@ -22,6 +22,7 @@
 //! no handler for); the entry point runs with them unblocked so its own handlers work.
 
 mod cmdline;
+mod config_load;
 mod modules;
 mod partitions;
 mod power_button;
@@ -72,6 +73,8 @@ pub(crate) enum Outcome {
     Refused(String),
     /// Something that cannot be retried in place: reboot after a delay.
     Fatal(String),
+    /// Nothing more to do until a shutdown request: print the message and wait.
+    Wait(String),
 }
 
 /// Writes one line to the console (stdout of PID 1 is `/dev/console`), prefixed `routerd: `.
@@ -220,6 +223,7 @@ fn finish(outcome: Outcome, signals: &libc::sigset_t) -> ! {
             "no config in partition {CONFIG_PARTITION}; waiting for provisioning \
              (write a signed config with routerd-tool provision, then restart)"
         )),
+        Outcome::Wait(message) => console(&message),
         Outcome::Refused(reason) => console(&format!(
             "config refused: {reason}; waiting for a valid config (not restarting)"
         )),

@@ -28,9 +28,17 @@ pub(super) fn spawn_watchers() {
                         continue;
                     }
                     let dev = PathBuf::from("/dev/input").join(&name);
+                    // Opened before it is announced, so no later press is missed.
+                    let file = match std::fs::File::open(&dev) {
+                        Ok(f) => f,
+                        Err(e) => {
+                            console(&format!("cannot open power button {}: {e}", dev.display()));
+                            continue;
+                        }
+                    };
                     let reader = std::thread::Builder::new()
                         .name(format!("power-{name}"))
-                        .spawn(move || watch(dev));
+                        .spawn(move || watch(file));
                     match reader {
                         Ok(_) => console(&format!("power button watched on /dev/input/{name}")),
                         Err(e) => console(&format!("cannot watch power button {name}: {e}")),
@@ -79,11 +87,7 @@ fn has_key(bitmap: &str, code: u16) -> bool {
     u64::from_str_radix(word, 16).is_ok_and(|w| w & (1 << (code % 64)) != 0)
 }
 
-fn watch(dev: PathBuf) {
-    let Ok(mut file) = std::fs::File::open(&dev) else {
-        console(&format!("cannot open power button {}", dev.display()));
-        return;
-    };
+fn watch(mut file: std::fs::File) {
     let mut event = [0u8; EVENT_SIZE];
     while file.read_exact(&mut event).is_ok() {
         if is_power_press(&event) {

@@ -1,37 +1,25 @@
-//! The entry point PID 1 uses until the daemon takes over config loading from the config
-//! partition: it tells "no config" apart from "a config is present" and reports either.
+//! The entry point PID 1 uses until the daemon takes over: it verifies the config from the
+//! config partition (see [`super::config_load`]) and reports the result, then waits for a
+//! shutdown request. It does not start the router daemon.
 //!
-//! A slot that reads as all zero bytes (how the image builder leaves it) or all 0xFF
-//! (erased flash) is empty. When both slots are empty the outcome is
-//! [`Outcome::NoConfig`]; otherwise the blob cannot be verified by this entry point and the
-//! outcome is [`Outcome::Refused`] with that reason, never a crash.
+//! [`slots_in_use`] tells an empty slot (all zero bytes, how the image builder leaves it,
+//! or all 0xFF, erased flash) from one holding data.
 
 use std::io::Read;
 use std::path::Path;
 
 use image_builder::layout::CONFIG_SLOT_BYTES;
 
-use super::{BootContext, Outcome, console};
+use super::{BootContext, Outcome, config_load};
 
 /// Bytes of each slot inspected to decide whether it is empty.
 const PROBE_BYTES: usize = 4096;
 
-/// Decides the outcome from the config partition found at boot.
+/// Verifies the config and waits for a shutdown request.
 pub(crate) fn entry(ctx: &BootContext) -> Outcome {
-    let Some(device) = &ctx.config_partition else {
-        console("config partition not found (is this a routerd disk image?)");
-        return Outcome::NoConfig;
-    };
-    match slots_in_use(device) {
-        Ok(used) if used.is_empty() => Outcome::NoConfig,
-        Ok(used) => Outcome::Refused(format!(
-            "slot(s) {} hold a config blob, but this routerd build cannot verify signed configs",
-            used.join(",")
-        )),
-        Err(e) => Outcome::Fatal(format!(
-            "cannot read config partition {}: {e}",
-            device.display()
-        )),
+    match config_load::load_verified(ctx) {
+        Ok(_) => Outcome::Wait("config applied by init only; waiting for shutdown".into()),
+        Err(outcome) => outcome,
     }
 }
 

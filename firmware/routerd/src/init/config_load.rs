@@ -1,0 +1,72 @@
+//! Reads and verifies the signed config from the config partition at boot.
+//!
+//! Order: read the whole partition -> [`config::slots::read`] (newest valid slot; a bare
+//! blob as the image builder writes it counts) -> trust anchors from
+//! [`TRUSTED_KEYS_PATH`] in the initramfs -> [`config::verify`] for this board. Every
+//! failure maps to an [`Outcome`] whose message says what to do; nothing panics.
+//! The anti-rollback serial starts at 0 until the state partition records the last
+//! applied serial.
+
+use std::path::Path;
+
+use config::slots::{self, SlotError};
+use config::{Config, TrustedKeys, Verified};
+
+use super::{BootContext, Outcome, console, standalone};
+
+/// Trust anchors placed in the initramfs by `routerd-tool image build --trust FILE`
+/// (one hex ed25519 public key per line).
+pub(crate) const TRUSTED_KEYS_PATH: &str = "/etc/routerd/trusted-keys";
+
+/// The verified config of this device, or the outcome to report instead. On success the
+/// console shows `routerd: config verified serial=N board=B`.
+pub(crate) fn load_verified(ctx: &BootContext) -> Result<Verified<Config>, Outcome> {
+    let Some(device) = &ctx.config_partition else {
+        console("config partition not found (is this a routerd disk image?)");
+        return Err(Outcome::NoConfig);
+    };
+    let region = std::fs::read(device).map_err(|e| {
+        Outcome::Fatal(format!(
+            "cannot read config partition {}: {e}",
+            device.display()
+        ))
+    })?;
+    let blob = match slots::read(&region) {
+        Ok(blob) => blob,
+        Err(SlotError::Empty) => {
+            let used = standalone::slots_in_use(device).unwrap_or_default();
+            if used.is_empty() {
+                return Err(Outcome::NoConfig);
+            }
+            return Err(Outcome::Refused(format!(
+                "slot(s) {} hold data that is not a valid config (damaged or not a routerd config)",
+                used.join(",")
+            )));
+        }
+        Err(e) => return Err(Outcome::Refused(e.to_string())),
+    };
+    let trust = read_trust(Path::new(TRUSTED_KEYS_PATH))?;
+    let verified = config::verify(blob, &trust, &ctx.board, 0, false)
+        .map_err(|e| Outcome::Refused(e.to_string()))?;
+    console(&format!(
+        "config verified serial={} board={}",
+        verified.serial(),
+        verified.board()
+    ));
+    Ok(verified)
+}
+
+fn read_trust(path: &Path) -> Result<TrustedKeys, Outcome> {
+    let text = std::fs::read_to_string(path).map_err(|_| {
+        Outcome::Refused(format!(
+            "this image has no trusted keys ({}); rebuild it with routerd-tool image build --trust OWNER.pub",
+            path.display()
+        ))
+    })?;
+    TrustedKeys::parse_text(&text).map_err(|e| {
+        Outcome::Refused(format!(
+            "trusted keys in {} are unusable: {e}",
+            path.display()
+        ))
+    })
+}
