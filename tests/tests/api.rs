@@ -1,0 +1,667 @@
+//! System tests of the control and status API against a running routerd: access control
+//! (401, 403), request limits (413, 429), wildcard binds refused at validation, paged
+//! route listings over thousands of routes fed by ExaBGP, consistent answers while routes
+//! churn, and the `routerd-tool` output (insta snapshots, volatile fields redacted).
+//!
+//! Topology, inside a fresh network namespace per test: a veth pair `ra` (192.0.2.1,
+//! routerd) and `rb` (192.0.2.2, ExaBGP); API clients use extra /32s on `lo` as their
+//! source addresses (192.0.2.3-14 inside the allowlist 192.0.2.0/28, 198.51.100.9
+//! outside it). Processes are killed by PID when the test ends, also on failure.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use system_tests::netns::{in_fresh_netns, run, wait_for};
+use system_tests::workspace_binary;
+
+const TOKEN: &str = "api-test-token-0001";
+const API: &str = "192.0.2.1:7179";
+const DEV_TRUSTED_KEY: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+/// Routes ExaBGP announces: 10.20.0.0/24 .. in 10.20.0.0/16, and more in 10.21.0.0/16.
+const STATIC_IN_FILTER: usize = 2500;
+const STATIC_OUTSIDE: usize = 500;
+
+/// A child process killed by PID when dropped.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A scratch directory removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Scratch {
+        let dir = std::env::temp_dir().join(system_tests::netns::unique("rdapi"));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if std::env::var_os("ROUTERD_KEEP_TEST_DIRS").is_none() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn ip(args: &[&str]) {
+    run(Command::new("ip").args(args));
+}
+
+/// The veth pair and the client source addresses, in the current namespace.
+fn topology() {
+    ip(&["link", "add", "ra", "type", "veth", "peer", "name", "rb"]);
+    ip(&["addr", "add", "192.0.2.1/24", "dev", "ra"]);
+    ip(&["addr", "add", "192.0.2.2/24", "dev", "rb"]);
+    ip(&["link", "set", "ra", "up"]);
+    ip(&["link", "set", "rb", "up"]);
+    for i in 3..=14 {
+        ip(&["addr", "add", &format!("192.0.2.{i}/32"), "dev", "lo"]);
+    }
+    ip(&["addr", "add", "198.51.100.9/32", "dev", "lo"]);
+}
+
+/// SHA-256 of `text` in hex, as `sha256sum` prints it.
+fn sha256_hex(text: &str) -> String {
+    let file = std::env::temp_dir().join(system_tests::netns::unique("rdtok"));
+    std::fs::write(&file, text).unwrap();
+    let out = run(Command::new("sha256sum").arg(&file)).stdout;
+    let _ = std::fs::remove_file(&file);
+    String::from_utf8_lossy(&out)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+fn routerd_config(token_sha256: &str) -> String {
+    format!(
+        "trusted_keys = [\"{DEV_TRUSTED_KEY}\"]\n\n\
+         [node]\nname = \"api-test\"\nmode = \"rr\"\nrouter_id = \"192.0.2.1\"\nasn = 65000\nboard = \"dev\"\n\n\
+         [bgp]\nlisten_addresses = [\"192.0.2.1\"]\nkernel_table = 100\n\n\
+         [[bgp.dynamic]]\nprefix = \"203.0.113.0/24\"\nmax_peers = 4\n\
+         template = {{ remote_as = 65000, rr_client = true }}\n\n\
+         [[bgp.peers]]\naddress = \"192.0.2.2\"\nremote_as = 65000\nrr_client = true\n\n\
+         [sam.rr]\nlisten_address = \"192.0.2.1\"\ntunnel_address = \"203.0.113.1\"\n\n\
+         [[sam.rr.policies]]\nname = \"default\"\ntunnel_prefix = \"203.0.113.0/24\"\n\
+         client_prefixes = [\"198.18.0.0/15\"]\njoin_tokens = [\"api-test-join-token-01\"]\n\
+         claim_ttl_secs = 3600\nmax_leaves = 4\n\n\
+         [api]\nbind = [\"{API}\"]\nallow_sources = [\"192.0.2.0/28\"]\ntoken_sha256 = \"{token_sha256}\"\n"
+    )
+}
+
+/// Starts routerd with the API config; waits until the API answers.
+fn start_routerd(dir: &Path) -> Guard {
+    let conf = dir.join("routerd.toml");
+    std::fs::write(&conf, routerd_config(&sha256_hex(TOKEN))).unwrap();
+    let log = std::fs::File::create(dir.join("routerd.log")).unwrap();
+    let child = Command::new(workspace_binary("routerd"))
+        .args(["run", "--config"])
+        .arg(&conf)
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .env("RUST_LOG", "info")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("start routerd");
+    let guard = Guard(child);
+    let up = wait_for(20, || {
+        (get(SOURCE, "/v1/status", Some(TOKEN)).status == 200).then_some(())
+    });
+    assert!(
+        up.is_some(),
+        "routerd API did not come up; log:\n{}",
+        read_log(dir, "routerd.log")
+    );
+    guard
+}
+
+/// Starts ExaBGP announcing the static routes and, when `churn`, flapping 200 more
+/// prefixes in 10.20.200.0/22 .. through its process API for as long as it runs.
+fn start_exabgp(dir: &Path, churn: bool) -> Guard {
+    let mut routes = String::new();
+    for i in 0..STATIC_IN_FILTER {
+        // 10.20.0.0/16 split into /28s: 2500 distinct prefixes.
+        let n = i * 16;
+        let _ = std::fmt::Write::write_fmt(
+            &mut routes,
+            format_args!(
+                "        route 10.20.{}.{}/28 next-hop 192.0.2.2;\n",
+                n / 256,
+                n % 256
+            ),
+        );
+    }
+    for i in 0..STATIC_OUTSIDE {
+        let _ = std::fmt::Write::write_fmt(
+            &mut routes,
+            format_args!(
+                "        route 10.21.{}.{}/28 next-hop 192.0.2.2;\n",
+                i * 16 / 256,
+                i * 16 % 256
+            ),
+        );
+    }
+    let script = dir.join("churn.py");
+    std::fs::write(
+        &script,
+        "import sys, time\n\
+         i = 0\n\
+         while True:\n\
+         \x20   p = '10.22.%d.0/24' % (i % 200)\n\
+         \x20   verb = 'announce' if (i // 200) % 2 == 0 else 'withdraw'\n\
+         \x20   sys.stdout.write('%s route %s next-hop 192.0.2.2\\n' % (verb, p))\n\
+         \x20   sys.stdout.flush()\n\
+         \x20   i += 1\n\
+         \x20   time.sleep(0.002)\n",
+    )
+    .unwrap();
+    let process = if churn {
+        format!(
+            "process churn {{\n    run /usr/bin/env python3 {};\n    encoder text;\n}}\n\n",
+            script.display()
+        )
+    } else {
+        String::new()
+    };
+    let api = if churn {
+        "    api {\n        processes [ churn ];\n    }\n"
+    } else {
+        ""
+    };
+    let conf = dir.join("exabgp.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "{process}neighbor 192.0.2.1 {{\n    router-id 192.0.2.2;\n    local-address 192.0.2.2;\n    \
+             local-as 65000;\n    peer-as 65000;\n    family {{\n        ipv4 unicast;\n    }}\n{api}    \
+             static {{\n{routes}    }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.join("exabgp.log")).unwrap();
+    let child = Command::new("env")
+        .args([
+            "exabgp.daemon.user=root",
+            "exabgp.daemon.drop=false",
+            "exabgp.api.cli=false",
+            "exabgp.log.destination=stdout",
+            "exabgp.log.level=WARNING",
+            "exabgp",
+        ])
+        .arg(&conf)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("start exabgp");
+    Guard(child)
+}
+
+fn read_log(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(name)).unwrap_or_default()
+}
+
+/// A source address inside the allowlist.
+const SOURCE: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 3);
+
+struct Answer {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+    }
+}
+
+/// One HTTP/1.1 request from `source` (bound before connecting); the whole answer.
+fn request(source: Ipv4Addr, raw: &[u8]) -> Answer {
+    // std has no bind-before-connect; tokio's TcpSocket has.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let api: SocketAddr = API.parse().unwrap();
+    let raw = raw.to_vec();
+    rt.block_on(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::new(source.into(), 0)).unwrap();
+        let Ok(Ok(mut stream)) =
+            tokio::time::timeout(Duration::from_secs(5), socket.connect(api)).await
+        else {
+            return Answer {
+                status: 0,
+                head: String::new(),
+                body: String::new(),
+            };
+        };
+        let _ = stream.write_all(&raw).await;
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut out)).await;
+        let text = String::from_utf8_lossy(&out).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let chunked = head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked");
+        Answer {
+            status,
+            head: head.to_ascii_lowercase(),
+            body: if chunked {
+                dechunk(body)
+            } else {
+                body.to_string()
+            },
+        }
+    })
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+fn get(source: Ipv4Addr, path: &str, token: Option<&str>) -> Answer {
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    request(
+        source,
+        format!("GET {path} HTTP/1.1\r\nHost: {API}\r\n{auth}Connection: close\r\n\r\n").as_bytes(),
+    )
+}
+
+/// `routerd-tool ARGS --router http://API --token-file F`: exit code and stdout.
+fn tool(dir: &Path, args: &[&str]) -> (i32, String) {
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let out = Command::new(workspace_binary("routerd-tool"))
+        .args(args)
+        .args(["--router", &format!("http://{API}"), "--token-file"])
+        .arg(&token_file)
+        .output()
+        .expect("run routerd-tool");
+    eprintln!(
+        "$ routerd-tool {} -> {:?}\n{}",
+        args.join(" "),
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn wildcard_bind_is_refused_at_validation_unless_sources_are_listed() {
+    let base = routerd_config(&"ab".repeat(32));
+    let wildcard = base.replace(
+        &format!("bind = [\"{API}\"]\nallow_sources = [\"192.0.2.0/28\"]"),
+        "bind = [\"0.0.0.0:7179\"]",
+    );
+    assert_ne!(wildcard, base);
+    let errors =
+        config::check_toml(&wildcard, "wildcard.toml").expect_err("wildcard bind accepted");
+    let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert!(
+        text.iter()
+            .any(|e| e.contains("api.bind[0]") && e.contains("wildcard")),
+        "{text:?}"
+    );
+    let ipv6 = wildcard.replace("0.0.0.0:7179", "[::]:7179");
+    assert!(config::check_toml(&ipv6, "wildcard6.toml").is_err());
+    // With a source allowlist the same wildcard bind is valid.
+    let listed = wildcard.replace(
+        "bind = [\"0.0.0.0:7179\"]",
+        "bind = [\"0.0.0.0:7179\"]\nallow_sources = [\"192.0.2.0/28\"]",
+    );
+    if let Err(e) = config::check_toml(&listed, "listed.toml") {
+        panic!("wildcard with allowlist refused: {e:?}");
+    }
+}
+
+#[test]
+fn access_control_and_request_limits() {
+    in_fresh_netns("rdapi", "access_control_and_request_limits", || {
+        topology();
+        let scratch = Scratch::new();
+        let _routerd = start_routerd(&scratch.0);
+
+        // 401 without and with a wrong token.
+        let none = get(SOURCE, "/v1/status", None);
+        assert_eq!(none.status, 401, "{}", none.body);
+        assert!(none.head.contains("www-authenticate: bearer"));
+        assert_eq!(get(SOURCE, "/v1/status", Some("wrong-token")).status, 401);
+        assert_eq!(get(SOURCE, "/v1/peers", Some(TOKEN)).status, 200);
+
+        // 403 from outside the allowlist, even with the right token.
+        let outside = Ipv4Addr::new(198, 51, 100, 9);
+        assert_eq!(get(outside, "/v1/status", Some(TOKEN)).status, 403);
+
+        // 413 for a body larger than the limit, with a JSON body that says what to do.
+        let big = "x".repeat(300 * 1024);
+        let declared = format!(
+            "GET /v1/status HTTP/1.1\r\nHost: {API}\r\nAuthorization: Bearer {TOKEN}\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{big}",
+            big.len()
+        );
+        let refused = request(Ipv4Addr::new(192, 0, 2, 4), declared.as_bytes());
+        assert_eq!(refused.status, 413, "{}", refused.body);
+        let body = refused.json();
+        assert!(
+            body["error"].as_str().unwrap().contains("larger than"),
+            "{body}"
+        );
+        assert!(body["hint"].as_str().unwrap().contains("smaller"), "{body}");
+
+        // 429 once a source has spent its burst; the answer says when to retry, and other
+        // sources are not affected.
+        let hammer = Ipv4Addr::new(192, 0, 2, 5);
+        let mut codes = Vec::new();
+        for _ in 0..120 {
+            codes.push(get(hammer, "/v1/status", Some(TOKEN)).status);
+            if codes.last() == Some(&429) {
+                break;
+            }
+        }
+        assert_eq!(codes.last(), Some(&429), "never limited: {codes:?}");
+        assert!(
+            codes.iter().filter(|&&c| c == 200).count() >= 30,
+            "{codes:?}"
+        );
+        let limited = get(hammer, "/v1/status", Some(TOKEN));
+        assert_eq!(limited.status, 429);
+        assert!(limited.head.contains("retry-after:"), "{}", limited.head);
+        assert!(
+            limited.json()["hint"]
+                .as_str()
+                .unwrap()
+                .contains("Retry-After"),
+            "{}",
+            limited.body
+        );
+        assert_eq!(
+            get(Ipv4Addr::new(192, 0, 2, 6), "/v1/status", Some(TOKEN)).status,
+            200
+        );
+
+        // The tool: a wrong token is a refusal (1), a bad URL is usage (2).
+        let bad_token = scratch.0.join("bad-token");
+        std::fs::write(&bad_token, "nope\n").unwrap();
+        let out = Command::new(workspace_binary("routerd-tool"))
+            .args([
+                "status",
+                "--router",
+                &format!("http://{API}"),
+                "--token-file",
+            ])
+            .arg(&bad_token)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
+        let out = Command::new(workspace_binary("routerd-tool"))
+            .args(["status", "--router", "192.0.2.1:7179"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+    });
+}
+
+/// Walks every page of `/v1/routes` inside `within`; returns the prefixes in order.
+fn walk(source: Ipv4Addr, within: &str, limit: usize) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut path = format!("/v1/routes?prefix={within}&limit={limit}");
+        if let Some(a) = &after {
+            path.push_str(&format!("&after={a}"));
+        }
+        let answer = get(source, &path, Some(TOKEN));
+        assert_eq!(answer.status, 200, "{path}: {}", answer.body);
+        let page = answer.json();
+        let routes = page["routes"].as_array().unwrap();
+        assert!(routes.len() <= limit);
+        for r in routes {
+            seen.push(r["prefix"].as_str().unwrap().to_string());
+            assert_eq!(r["best"]["next_hop"], "192.0.2.2", "{r}");
+        }
+        match page["next"].as_str() {
+            Some(next) => {
+                assert_eq!(Some(next), seen.last().map(String::as_str));
+                after = Some(next.to_string());
+            }
+            None => return seen,
+        }
+    }
+}
+
+fn sorted_by_address(prefixes: &[String]) -> bool {
+    let nets: Vec<ipnet::IpNet> = prefixes.iter().map(|p| p.parse().unwrap()).collect();
+    nets.windows(2).all(|w| w[0] < w[1])
+}
+
+#[test]
+fn paged_routes_consistent_answers_under_churn_and_cli_output() {
+    in_fresh_netns(
+        "rdpage",
+        "paged_routes_consistent_answers_under_churn_and_cli_output",
+        || {
+            topology();
+            let scratch = Scratch::new();
+            let dir = &scratch.0;
+            let _routerd = start_routerd(dir);
+            let _exabgp = start_exabgp(dir, true);
+            let total = STATIC_IN_FILTER + STATIC_OUTSIDE;
+            let learned = wait_for(60, || {
+                let peers = get(SOURCE, "/v1/peers", Some(TOKEN));
+                let accepted = peers.json()["peers"][0]["accepted"].as_u64()?;
+                (accepted as usize >= total).then_some(accepted)
+            });
+            assert!(
+                learned.is_some(),
+                "routes not learned; routerd log:\n{}\nexabgp log:\n{}",
+                read_log(dir, "routerd.log"),
+                read_log(dir, "exabgp.log")
+            );
+
+            // Pagination: every static prefix inside the filter exactly once, in order,
+            // whatever the churn outside it does meanwhile.
+            let started = Instant::now();
+            let pages = walk(SOURCE, "10.20.0.0/16", 250);
+            eprintln!("walked {} prefixes in {:?}", pages.len(), started.elapsed());
+            assert_eq!(pages.len(), STATIC_IN_FILTER);
+            assert!(sorted_by_address(&pages));
+            assert!(pages.iter().all(|p| p.starts_with("10.20.")));
+            let mut dedup = pages.clone();
+            dedup.dedup();
+            assert_eq!(dedup.len(), pages.len());
+            // Without a filter the listing covers everything, churned prefixes included.
+            let everything = walk(Ipv4Addr::new(192, 0, 2, 7), "0.0.0.0/0", 1000);
+            assert!(everything.len() >= total, "{}", everything.len());
+            assert!(sorted_by_address(&everything));
+
+            // 1,000 requests while routes churn, from 10 sources in parallel threads:
+            // every answer is whole (received = accepted + rejected for every peer, the
+            // established count within the total, pages ordered and inside the filter).
+            let threads: Vec<_> = (0..10u8)
+                .map(|t| {
+                    std::thread::spawn(move || {
+                        let source = Ipv4Addr::new(192, 0, 2, 4 + t);
+                        let mut answered = 0;
+                        let mut churned_seen = 0;
+                        let mut i = 0;
+                        while answered < 100 {
+                            let path = match i % 3 {
+                                0 => "/v1/peers".to_string(),
+                                1 => "/v1/status".to_string(),
+                                _ => "/v1/routes?prefix=10.22.0.0/16&limit=50".to_string(),
+                            };
+                            i += 1;
+                            let answer = get(source, &path, Some(TOKEN));
+                            if answer.status == 429 {
+                                std::thread::sleep(Duration::from_millis(500));
+                                continue;
+                            }
+                            assert_eq!(answer.status, 200, "{path}: {}", answer.body);
+                            let doc = answer.json();
+                            if let Some(peers) = doc["peers"].as_array() {
+                                for p in peers {
+                                    let rejected: u64 = p["rejected"]
+                                        .as_array()
+                                        .unwrap()
+                                        .iter()
+                                        .map(|r| r["count"].as_u64().unwrap())
+                                        .sum();
+                                    assert_eq!(
+                                        p["received"].as_u64().unwrap(),
+                                        p["accepted"].as_u64().unwrap() + rejected,
+                                        "torn counts: {p}"
+                                    );
+                                }
+                            } else if let Some(routes) = doc["routes"].as_array() {
+                                let prefixes: Vec<String> = routes
+                                    .iter()
+                                    .map(|r| r["prefix"].as_str().unwrap().to_string())
+                                    .collect();
+                                assert!(sorted_by_address(&prefixes), "{prefixes:?}");
+                                assert!(prefixes.iter().all(|p| p.starts_with("10.22.")));
+                                churned_seen += prefixes.len();
+                            } else {
+                                let est = doc["peers_established"].as_u64().unwrap();
+                                assert!(est <= doc["peers_total"].as_u64().unwrap(), "{doc}");
+                            }
+                            answered += 1;
+                        }
+                        (answered, churned_seen)
+                    })
+                })
+                .collect();
+            let results: Vec<(usize, usize)> =
+                threads.into_iter().map(|t| t.join().unwrap()).collect();
+            assert_eq!(results.iter().map(|r| r.0).sum::<usize>(), 1000);
+            // The churn really ran: its prefixes were seen in the answers.
+            assert!(
+                results.iter().map(|r| r.1).sum::<usize>() > 0,
+                "{results:?}"
+            );
+
+            // CLI output, volatile fields redacted.
+            let (code, routes) = tool(dir, &["routes", "--within", "10.20.0.0/16", "--limit", "5"]);
+            assert_eq!(code, 0);
+            insta::assert_snapshot!("routes_page", routes);
+            let (code, all) = tool(
+                dir,
+                &[
+                    "routes",
+                    "--within",
+                    "10.20.0.0/22",
+                    "--all",
+                    "--limit",
+                    "16",
+                ],
+            );
+            assert_eq!(code, 0);
+            assert_eq!(all.lines().count(), 1 + 64, "{all}");
+            let (code, json) = tool(
+                dir,
+                &[
+                    "routes",
+                    "--within",
+                    "10.20.0.0/16",
+                    "--limit",
+                    "2",
+                    "--json",
+                ],
+            );
+            assert_eq!(code, 0);
+            insta::assert_snapshot!("routes_page_json", json);
+            let (code, explain) = tool(dir, &["routes", "--prefix", "10.20.0.16/28"]);
+            assert_eq!(code, 0);
+            insta::assert_snapshot!("routes_explain", explain);
+            let (code, peers) = tool(dir, &["peers"]);
+            assert_eq!(code, 0);
+            insta::assert_snapshot!("peers_table", redact_peers(&peers));
+            let (code, status) = tool(dir, &["status"]);
+            assert_eq!(code, 0);
+            insta::assert_snapshot!("status_text", redact_status(&status));
+            // The RR's SAM side: no claims yet, no tunnels.
+            let (code, enrollment) = tool(dir, &["enrollment"]);
+            assert_eq!(code, 0);
+            insta::assert_snapshot!("enrollment_rr", enrollment);
+            let (code, tunnels) = tool(dir, &["tunnels", "--json"]);
+            assert_eq!(code, 0);
+            let tunnels: Value = serde_json::from_str(&tunnels).unwrap();
+            assert_eq!(tunnels["tunnels"], serde_json::json!([]), "{tunnels}");
+            // A leaf condition on an RR is not met.
+            assert_eq!(tool(dir, &["enrollment", "--require-ready"]).0, 1);
+            // A prefix the router does not hold: condition not met.
+            assert_eq!(tool(dir, &["routes", "--prefix", "203.0.113.0/24"]).0, 1);
+        },
+    );
+}
+
+/// The peers table with the uptime and the churning counts replaced.
+fn redact_peers(text: &str) -> String {
+    text.lines()
+        .map(|line| {
+            if line.starts_with("PEER") {
+                return line.split_whitespace().collect::<Vec<_>>().join(" ");
+            }
+            let cells: Vec<&str> = line.split_whitespace().collect();
+            match cells.as_slice() {
+                [peer, asn, state, _uptime, _rx, _acc, rej, _adv] => {
+                    format!(
+                        "{peer} {asn} {state} [uptime] [received] [accepted] {rej} [advertised]"
+                    )
+                }
+                _ => line.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The status text with version, uptime and route count replaced.
+fn redact_status(text: &str) -> String {
+    text.lines()
+        .map(|line| {
+            for key in ["version", "uptime", "routes"] {
+                if line.starts_with(key) {
+                    return format!("{key:<12}[{key}]");
+                }
+            }
+            line.to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
