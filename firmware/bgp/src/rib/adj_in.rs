@@ -35,10 +35,50 @@ pub struct InRoute {
     pub stale: bool,
 }
 
+/// How a route is stored: 24 octets (an [`InRoute`] takes 32).
+#[derive(Debug, Clone)]
+struct Stored {
+    received: Attrs,
+    /// `Some`: accepted with these attributes; `None`: rejected for `reason`.
+    accepted: Option<Attrs>,
+    reason: u16,
+    stale: bool,
+}
+
+impl Stored {
+    fn new(route: InRoute) -> Stored {
+        let (accepted, reason) = match route.verdict {
+            Verdict::Accepted(a) => (Some(a), 0),
+            Verdict::Rejected(r) => (None, r),
+        };
+        Stored {
+            received: route.received,
+            accepted,
+            reason,
+            stale: route.stale,
+        }
+    }
+
+    fn verdict(&self) -> Verdict {
+        match &self.accepted {
+            Some(a) => Verdict::Accepted(a.clone()),
+            None => Verdict::Rejected(self.reason),
+        }
+    }
+
+    fn into_route(self) -> InRoute {
+        InRoute {
+            verdict: self.verdict(),
+            received: self.received,
+            stale: self.stale,
+        }
+    }
+}
+
 /// Adj-RIB-In of one peer.
 #[derive(Debug, Default)]
 pub struct AdjRibIn {
-    routes: PrefixMap<InRoute>,
+    routes: PrefixMap<Stored>,
     accepted: u64,
     stale: u64,
     reasons: Vec<(String, u64)>,
@@ -75,22 +115,18 @@ impl AdjRibIn {
     pub fn insert(&mut self, prefix: IpNet, route: InRoute) -> Option<InRoute> {
         self.count(&route.verdict, true);
         self.stale += u64::from(route.stale);
-        let old = self.routes.insert(prefix, route);
-        if let Some(o) = &old {
-            self.count(&o.verdict, false);
-            self.stale -= u64::from(o.stale);
-        }
-        old
+        let old = self.routes.insert(prefix, Stored::new(route))?.into_route();
+        self.count(&old.verdict, false);
+        self.stale -= u64::from(old.stale);
+        Some(old)
     }
 
     /// Remove a route.
     pub fn remove(&mut self, prefix: &IpNet) -> Option<InRoute> {
-        let old = self.routes.remove(prefix);
-        if let Some(o) = &old {
-            self.count(&o.verdict, false);
-            self.stale -= u64::from(o.stale);
-        }
-        old
+        let old = self.routes.remove(prefix)?.into_route();
+        self.count(&old.verdict, false);
+        self.stale -= u64::from(old.stale);
+        Some(old)
     }
 
     /// Mark every IPv4 (`v4`) and/or IPv6 (`v6`) route stale; returns how many are stale.
@@ -139,22 +175,27 @@ impl AdjRibIn {
 
     /// Change the verdict of a stored route; returns the old one.
     pub fn set_verdict(&mut self, prefix: &IpNet, verdict: Verdict) -> Option<Verdict> {
-        let mut route = self.routes.remove(prefix)?;
-        self.count(&route.verdict, false);
+        let route = self.routes.get_mut(prefix)?;
+        let old = route.verdict();
+        let stale = route.stale;
+        *route = Stored::new(InRoute {
+            received: route.received.clone(),
+            verdict: verdict.clone(),
+            stale,
+        });
+        self.count(&old, false);
         self.count(&verdict, true);
-        let old = std::mem::replace(&mut route.verdict, verdict);
-        self.routes.insert(*prefix, route);
         Some(old)
     }
 
     /// A stored route.
-    pub fn get(&self, prefix: &IpNet) -> Option<&InRoute> {
-        self.routes.get(prefix)
+    pub fn get(&self, prefix: &IpNet) -> Option<InRoute> {
+        self.routes.get(prefix).map(|r| r.clone().into_route())
     }
 
-    /// Every stored route.
-    pub fn iter(&self) -> impl Iterator<Item = (IpNet, &InRoute)> {
-        self.routes.iter()
+    /// Every stored route with its received attributes.
+    pub fn iter(&self) -> impl Iterator<Item = (IpNet, &Attrs)> {
+        self.routes.iter().map(|(p, r)| (p, &r.received))
     }
 
     /// Remove everything, returning the prefixes that were accepted.
@@ -162,7 +203,7 @@ impl AdjRibIn {
         let accepted = self
             .routes
             .drain()
-            .filter(|(_, r)| matches!(r.verdict, Verdict::Accepted(_)))
+            .filter(|(_, r)| r.accepted.is_some())
             .map(|(p, _)| p)
             .collect();
         self.routes.clear();
@@ -205,6 +246,11 @@ mod tests {
 
     use super::*;
     use crate::wire::PathAttributes;
+
+    #[test]
+    fn a_stored_route_takes_24_octets() {
+        assert_eq!(std::mem::size_of::<Stored>(), 24);
+    }
 
     #[test]
     fn counters_follow_inserts_verdicts_and_removals() {

@@ -31,7 +31,9 @@ pub struct Path {
 #[derive(Debug)]
 enum Paths {
     One(Path),
-    Many(Vec<Path>),
+    // Boxed so that `Paths` takes 16 octets: the Box fits beside the Arc's niche.
+    #[allow(clippy::box_collection)]
+    Many(Box<Vec<Path>>),
 }
 
 impl Paths {
@@ -125,19 +127,14 @@ impl LocRib {
             Some(slot) => {
                 let old_best = Some(best_of(slot));
                 let old_fwd = sources.forwarding(slot.as_slice());
-                let current = std::mem::replace(slot, Paths::Many(Vec::new()));
-                match sources.replace(current, source, attrs) {
-                    None => {
-                        dests.remove(&prefix);
-                        (old_best, old_fwd, None, Forwarding::None, None)
-                    }
-                    Some(paths) => {
-                        let new_best = Some(best_of(&paths));
-                        let new_fwd = sources.forwarding(paths.as_slice());
-                        let best = (old_best != new_best).then(|| paths.as_slice()[0].clone());
-                        *slot = paths;
-                        (old_best, old_fwd, new_best, new_fwd, best)
-                    }
+                if sources.replace(slot, source, attrs) {
+                    let new_best = Some(best_of(slot));
+                    let new_fwd = sources.forwarding(slot.as_slice());
+                    let best = (old_best != new_best).then(|| slot.as_slice()[0].clone());
+                    (old_best, old_fwd, new_best, new_fwd, best)
+                } else {
+                    dests.remove(&prefix);
+                    (old_best, old_fwd, None, Forwarding::None, None)
                 }
             }
         };
@@ -217,21 +214,22 @@ struct Sources {
 }
 
 impl Sources {
-    /// The paths of a prefix after setting (`Some`) or removing (`None`) the path from
-    /// `source`, best first; `None` when no path is left.
-    fn replace(&self, current: Paths, source: SourceId, attrs: Option<Attrs>) -> Option<Paths> {
-        match (current, attrs) {
-            (Paths::One(p), None) if p.source == source => None,
-            (Paths::One(p), None) => Some(Paths::One(p)),
+    /// Set (`Some`) or remove (`None`) the path from `source` among `paths`, best first
+    /// afterwards; false when no path is left (`paths` is then to be removed).
+    fn replace(&self, paths: &mut Paths, source: SourceId, attrs: Option<Attrs>) -> bool {
+        match (&mut *paths, attrs) {
+            (Paths::One(p), None) => p.source != source,
             (Paths::One(p), Some(attrs)) if p.source == source => {
-                Some(Paths::One(Path { source, attrs }))
+                p.attrs = attrs;
+                true
             }
             (Paths::One(p), Some(attrs)) => {
-                let mut v = vec![p, Path { source, attrs }];
+                let mut v = vec![p.clone(), Path { source, attrs }];
                 self.select(&mut v);
-                Some(Paths::Many(v))
+                *paths = Paths::Many(Box::new(v));
+                true
             }
-            (Paths::Many(mut v), attrs) => {
+            (Paths::Many(v), attrs) => {
                 let pos = v.iter().position(|p| p.source == source);
                 match (pos, attrs) {
                     (Some(i), Some(attrs)) => v[i].attrs = attrs,
@@ -241,11 +239,17 @@ impl Sources {
                     }
                     (None, None) => {}
                 }
-                self.select(&mut v);
-                match v.len() {
-                    0 => None,
-                    1 => v.pop().map(Paths::One),
-                    _ => Some(Paths::Many(v)),
+                self.select(v);
+                match v.pop() {
+                    None => false,
+                    Some(last) if v.is_empty() => {
+                        *paths = Paths::One(last);
+                        true
+                    }
+                    Some(last) => {
+                        v.push(last);
+                        true
+                    }
                 }
             }
         }
@@ -356,6 +360,11 @@ mod tests {
 
     fn hop(last: u8) -> IpAddr {
         IpAddr::V4(Ipv4Addr::new(192, 0, 2, last))
+    }
+
+    #[test]
+    fn one_path_is_stored_inline_in_16_octets() {
+        assert_eq!(std::mem::size_of::<Paths>(), 16);
     }
 
     #[test]
