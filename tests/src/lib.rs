@@ -4,12 +4,15 @@
 //! `image_boot`, `gate`, ...) use these building blocks:
 //! - [`netns`]: network namespaces, veths and bridges that clean themselves up, and
 //!   processes inside them killed by PID on drop.
+//! - [`qemu`]: QEMU guests (TCG) with a line-by-line serial console, marker waits with
+//!   deadlines, the ACPI power button over QMP, killed by PID on drop.
 //!
 //! Every object here is named uniquely per test process so tests can run in parallel,
 //! and everything it creates is removed on drop, also when a test fails.
 
 pub mod faults;
 pub mod netns;
+pub mod qemu;
 pub mod peers;
 
 /// True when the tests can create network namespaces (root with `ip` available).
