@@ -29,6 +29,9 @@ use crate::transport::{TransportHandle, TunnelPeer, device_name};
 
 /// Time between connection attempts to an RR.
 const CONNECT_RETRY: Duration = Duration::from_secs(5);
+/// With an RR set but no session up for this long, the leaf enrolls again at once (an
+/// RR that lost its registry has no tunnel for it).
+const SESSIONS_DOWN_RENEWAL_SECS: u64 = 60;
 
 /// The leaf's SAM state.
 pub(crate) struct LeafRuntime {
@@ -45,6 +48,10 @@ pub(crate) struct LeafRuntime {
     owned: Vec<Ipv4Net>,
     subject: sam::ClaimSubject,
     last_error: Option<String>,
+    /// Unix second since which no RR session is up (with an RR set).
+    down_since: Option<u64>,
+    /// A renewal was already asked for in this down period.
+    renewal_asked: bool,
 }
 
 impl LeafRuntime {
@@ -73,6 +80,8 @@ impl LeafRuntime {
             owned,
             subject,
             last_error: None,
+            down_since: None,
+            renewal_asked: false,
         })
     }
 
@@ -105,8 +114,20 @@ impl LeafRuntime {
 
     /// The state machine's timer.
     pub(crate) fn on_timer(&mut self) {
+        let now = store::unix_now();
+        if let Some(since) = self.down_since
+            && !self.renewal_asked
+            && now >= since + SESSIONS_DOWN_RENEWAL_SECS
+        {
+            tracing::warn!(
+                down_secs = now - since,
+                "no session to any RR; enrolling again"
+            );
+            self.leaf.request_renewal(now);
+            self.renewal_asked = true;
+        }
         match store::nonce_entropy() {
-            Ok(entropy) => self.leaf.handle_timeout(store::unix_now(), entropy),
+            Ok(entropy) => self.leaf.handle_timeout(now, entropy),
             Err(error) => {
                 tracing::error!(%error, "no randomness for a claim nonce; enrollment waits")
             }
@@ -136,7 +157,23 @@ impl LeafRuntime {
 
     /// Unix second of the next timer.
     pub(crate) fn deadline(&self) -> Option<u64> {
-        self.leaf.poll_timeout()
+        let renewal = self
+            .down_since
+            .filter(|_| !self.renewal_asked)
+            .map(|since| since + SESSIONS_DOWN_RENEWAL_SECS);
+        match (self.leaf.poll_timeout(), renewal) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn track_sessions(&mut self) {
+        if self.rrs.is_empty() || !self.up.is_empty() {
+            self.down_since = None;
+            self.renewal_asked = false;
+        } else if self.down_since.is_none() {
+            self.down_since = Some(store::unix_now());
+        }
     }
 
     fn apply(
@@ -197,6 +234,7 @@ impl LeafRuntime {
         transport.set_tunnels(tunnels);
         tracing::info!(rrs = ?new.keys().collect::<Vec<_>>(), "RR set applied");
         self.rrs = new;
+        self.track_sessions();
         self.reinstall(fib);
     }
 
@@ -217,6 +255,7 @@ impl LeafRuntime {
             self.up.remove(&addr)
         };
         if changed {
+            self.track_sessions();
             self.reinstall(fib);
         }
     }
@@ -292,3 +331,7 @@ impl LeafRuntime {
         &self.subject
     }
 }
+
+#[cfg(test)]
+#[path = "leaf_tests.rs"]
+mod tests;

@@ -151,6 +151,18 @@ impl TransportHandle {
         })
     }
 
+    /// A handle without a task, for tests: the desired sets arrive on the receiver.
+    #[cfg(test)]
+    pub(crate) fn detached() -> (TransportHandle, mpsc::UnboundedReceiver<Vec<TunnelPeer>>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let handle = TransportHandle {
+            desired: tx,
+            status: Arc::new(Mutex::new(Vec::new())),
+            datapath: "userspace",
+        };
+        (handle, rx)
+    }
+
     /// Replaces the desired set of tunnels.
     pub(crate) fn set_tunnels(&self, tunnels: Vec<TunnelPeer>) {
         let _ = self.desired.send(tunnels);
