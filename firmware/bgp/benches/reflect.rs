@@ -203,7 +203,12 @@ fn reflect(c: &mut Criterion) {
         let mut group = c.benchmark_group("reflect");
         group.sample_size(10);
         group.throughput(Throughput::Elements(u64::from(count)));
-        group.bench_function(format!("{}k_host_routes", count / 1000), |b| {
+        let name = if count >= 1_000_000 {
+            format!("{}M_host_routes", count / 1_000_000)
+        } else {
+            format!("{}k_host_routes", count / 1000)
+        };
+        group.bench_function(name, |b| {
             b.iter_batched(
                 || (),
                 |()| run(count, black_box(&input)),
