@@ -1,6 +1,6 @@
 //! A small blocking HTTP/1.1 client for the API (`routerd-tool`, tests).
 //!
-//! It speaks just enough HTTP for this API: one `GET` per connection
+//! It speaks just enough HTTP for this API: one `GET` or `POST` per connection
 //! (`Connection: close`), `Content-Length` or chunked bodies, `http://` URLs only. Every
 //! step has a timeout, so an unreachable router is reported instead of hanging.
 
@@ -120,8 +120,28 @@ impl Client {
         serde_json::from_slice(&body).map_err(|e| ClientError::Malformed(e.to_string()))
     }
 
+    /// `POST /v1/config` with a signed blob: the router runs it in try mode.
+    pub fn push_config(
+        &self,
+        blob: &[u8],
+    ) -> Result<crate::config_push::PushAccepted, ClientError> {
+        let body = self.send("POST", "/v1/config", Some(blob))?;
+        serde_json::from_slice(&body).map_err(|e| ClientError::Malformed(e.to_string()))
+    }
+
+    /// `POST /v1/config/confirm`: keep the config being tried.
+    pub fn confirm_config(&self) -> Result<crate::config_push::Confirmed, ClientError> {
+        let body = self.send("POST", "/v1/config/confirm", Some(&[]))?;
+        serde_json::from_slice(&body).map_err(|e| ClientError::Malformed(e.to_string()))
+    }
+
     /// `GET path`: the body of a 2xx answer.
     pub fn get(&self, path: &str) -> Result<Vec<u8>, ClientError> {
+        self.send("GET", path, None)
+    }
+
+    /// `METHOD path` with an optional body: the body of a 2xx answer.
+    fn send(&self, method: &str, path: &str, body: Option<&[u8]>) -> Result<Vec<u8>, ClientError> {
         let unreachable = |source| ClientError::Unreachable {
             addr: self.addr.to_string(),
             source,
@@ -135,14 +155,22 @@ impl Client {
             .set_write_timeout(Some(self.timeout))
             .map_err(unreachable)?;
         let mut request = format!(
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\nConnection: close\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\nConnection: close\r\n",
             self.host
         );
+        if let Some(body) = body {
+            request.push_str(&format!(
+                "Content-Type: application/octet-stream\r\nContent-Length: {}\r\n",
+                body.len()
+            ));
+        }
         if let Some(token) = &self.token {
             request.push_str(&format!("Authorization: Bearer {token}\r\n"));
         }
         request.push_str("\r\n");
-        stream.write_all(request.as_bytes()).map_err(unreachable)?;
+        let mut bytes = request.into_bytes();
+        bytes.extend_from_slice(body.unwrap_or_default());
+        stream.write_all(&bytes).map_err(unreachable)?;
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw).map_err(unreachable)?;
         let (status, body) = parse_response(&raw)?;

@@ -16,6 +16,7 @@
 //! When a token hash is configured every request needs `Authorization: Bearer <token>`.
 
 pub mod client;
+pub mod config_push;
 pub mod limits;
 pub mod metrics;
 pub mod routes;

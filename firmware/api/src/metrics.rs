@@ -165,6 +165,7 @@ mod tests {
                 count: 2,
             }],
             sam: None,
+            config_trial: None,
             taken_at: Some(now),
         };
         let text = render(&snapshot, now);

@@ -18,12 +18,13 @@ use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::config_push::{ConfigCommand, PushRefused};
 use crate::limits::{Enforcer, ErrorBody, Limits};
 use crate::routes::{DEFAULT_PAGE, MAX_PAGE, RouteQuery};
 use crate::{PeerList, Snapshot, Status};
@@ -82,7 +83,13 @@ pub struct Backend {
     pub snapshots: watch::Receiver<Arc<Snapshot>>,
     /// Questions for the core.
     pub queries: Option<mpsc::Sender<RouteQuery>>,
+    /// Config pushes and confirms for the core (`None`: those endpoints answer 503).
+    pub config: Option<mpsc::Sender<ConfigCommand>>,
 }
+
+/// The local address a server instance is bound to (the address a push came in on).
+#[derive(Debug, Clone, Copy)]
+struct BoundAddr(SocketAddr);
 
 /// How long `/v1/routes` waits for the core before answering 503.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -105,6 +112,8 @@ pub fn router_with_limits(backend: Backend, access: Access, limits: Limits) -> R
         .route("/v1/routes", get(routes))
         .route("/v1/enrollment", get(enrollment))
         .route("/v1/tunnels", get(tunnels))
+        .route("/v1/config", post(push_config))
+        .route("/v1/config/confirm", post(confirm_config))
         .layer(middleware::from_fn_with_state(
             enforcer.clone(),
             crate::limits::enforce_body,
@@ -133,7 +142,9 @@ pub async fn serve_with_limits(
     access: Access,
     limits: Limits,
 ) -> Result<(), ServeError> {
+    let bound = BoundAddr(listener.local_addr()?);
     let app = router_with_limits(backend, access, limits)
+        .layer(axum::Extension(bound))
         .into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app).await?;
     Ok(())
@@ -263,6 +274,64 @@ async fn ask_core<T: serde::Serialize>(
     match tokio::time::timeout(QUERY_TIMEOUT, answer).await {
         Ok(Ok(view)) => Json(view).into_response(),
         _ => unavailable("the router did not answer in time", "retry in a second"),
+    }
+}
+
+/// How long a push or confirm waits for the core (verifying and applying take
+/// milliseconds; a busy core answers late rather than never).
+const CONFIG_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn push_config(
+    State(state): State<Backend>,
+    bound: Option<axum::Extension<BoundAddr>>,
+    body: axum::body::Bytes,
+) -> Response {
+    let arrived_on = bound.map(|b| b.0.0);
+    ask_config(&state, |reply| ConfigCommand::Push {
+        blob: body.to_vec(),
+        arrived_on,
+        reply,
+    })
+    .await
+}
+
+async fn confirm_config(State(state): State<Backend>) -> Response {
+    ask_config(&state, |reply| ConfigCommand::Confirm { reply }).await
+}
+
+/// Sends a config command to the core; its reply as JSON, a refusal as an error body.
+async fn ask_config<T: serde::Serialize>(
+    state: &Backend,
+    command: impl FnOnce(oneshot::Sender<Result<T, PushRefused>>) -> ConfigCommand,
+) -> Response {
+    let unavailable = |error: &str, hint: &str| {
+        ErrorBody::respond(
+            StatusCode::SERVICE_UNAVAILABLE,
+            error.to_string(),
+            hint.to_string(),
+        )
+    };
+    let Some(config) = &state.config else {
+        return unavailable(
+            "config push is not served here",
+            "push to the router's own API address",
+        );
+    };
+    let (reply, answer) = oneshot::channel();
+    if config.try_send(command(reply)).is_err() {
+        return unavailable("the router is busy", "retry in a second");
+    }
+    match tokio::time::timeout(CONFIG_TIMEOUT, answer).await {
+        Ok(Ok(Ok(value))) => Json(value).into_response(),
+        Ok(Ok(Err(refused))) => ErrorBody::respond(
+            StatusCode::from_u16(refused.status).unwrap_or(StatusCode::CONFLICT),
+            refused.error,
+            refused.hint,
+        ),
+        _ => unavailable(
+            "the router did not answer in time",
+            "check /v1/status for the running config serial before retrying",
+        ),
     }
 }
 

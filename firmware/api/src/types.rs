@@ -39,6 +39,10 @@ pub struct Snapshot {
     /// SAM enrollment and tunnels (`None` without a `[sam]` section).
     #[serde(default)]
     pub sam: Option<crate::sam::SamSnapshot>,
+    /// A pushed config waiting for its confirm (`None` when the running config is
+    /// confirmed).
+    #[serde(default)]
+    pub config_trial: Option<crate::config_push::ConfigTrial>,
     /// When the snapshot was taken (not serialized); used to age uptimes per request.
     #[serde(skip)]
     pub taken_at: Option<Instant>,
@@ -109,6 +113,9 @@ pub struct Status {
     /// Which datapath carries the SAM tunnels (`kernel` or `userspace`); absent without SAM.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub datapath: Option<String>,
+    /// A pushed config waiting for its confirm; absent when the running config is confirmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_trial: Option<crate::config_push::ConfigTrial>,
 }
 
 /// Answer of `/v1/peers`.
@@ -144,6 +151,13 @@ impl Snapshot {
             peers_established: self.peers.iter().filter(|p| p.state == ESTABLISHED).count(),
             refused_connections: self.refused_connections.clone(),
             datapath: self.sam.as_ref().map(|s| s.datapath.clone()),
+            config_trial: self
+                .config_trial
+                .as_ref()
+                .map(|t| crate::config_push::ConfigTrial {
+                    reverts_in_secs: t.reverts_in_secs.saturating_sub(self.age_secs(now)),
+                    ..t.clone()
+                }),
         }
     }
 
@@ -200,6 +214,7 @@ mod tests {
                 count: 2,
             }],
             sam: None,
+            config_trial: None,
             taken_at: Some(t0),
         };
         let st = snap.status(t0 + Duration::from_secs(3));

@@ -33,6 +33,7 @@ fn snapshot(routes: u64) -> Snapshot {
         }],
         refused_connections: vec![],
         sam: None,
+        config_trial: None,
         taken_at: Some(Instant::now()),
     }
 }
@@ -47,6 +48,7 @@ fn start(rt: &tokio::runtime::Runtime, access: Access) -> (String, watch::Sender
     let backend = Backend {
         snapshots: rx,
         queries: None,
+        config: None,
     };
     rt.spawn(serve(listener, backend, access));
     (url, tx)

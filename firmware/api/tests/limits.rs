@@ -26,6 +26,7 @@ fn snapshot() -> Snapshot {
         peers: vec![],
         refused_connections: vec![],
         sam: None,
+        config_trial: None,
         taken_at: Some(Instant::now()),
     }
 }
@@ -50,6 +51,7 @@ fn start(access: Access, limits: Limits) -> Server {
     let backend = Backend {
         snapshots: rx,
         queries: None,
+        config: None,
     };
     rt.spawn(serve_with_limits(listener, backend, access, limits));
     Server {

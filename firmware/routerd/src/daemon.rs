@@ -2,7 +2,9 @@
 //!
 //! Inputs, in the loop's (biased) order: the shutdown future; the speaker's timer (one
 //! `sleep_until`, re-armed only when `poll_timeout` changes); the status tick; one
-//! channel of [`NetEvent`]s (listeners, connects, readers); route queries from the API.
+//! channel of [`NetEvent`]s (listeners, connects, readers); route queries from the API;
+//! config pushes and confirms from the API ([`crate::config_push`]; a pushed config not
+//! confirmed in time is reverted on the status tick).
 //! Timers come before network input so that a flood of UPDATEs cannot starve keepalives.
 //! After every input the loop drains `poll_output()` completely: bytes go to
 //! per-connection writers, connects are started, FIB changes of the drain are handed to
@@ -36,6 +38,8 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
 const API_RETRY: Duration = Duration::from_secs(5);
 /// Route queries from the API waiting for the core (more are answered 503).
 const QUERY_QUEUE: usize = 16;
+/// Config pushes and confirms waiting for the core (more are answered 503).
+const CONFIG_QUEUE: usize = 4;
 /// Depth of the network event channel (backpressure on readers beyond it).
 const EVENT_QUEUE: usize = 1024;
 
@@ -65,6 +69,7 @@ pub(crate) async fn run(
 ) -> Result<(), StartError> {
     let (events_tx, mut events) = mpsc::channel(EVENT_QUEUE);
     let (queries_tx, mut queries) = mpsc::channel(QUERY_QUEUE);
+    let (config_tx, mut config_commands) = mpsc::channel(CONFIG_QUEUE);
     let fib = match config.fib.clone() {
         Some(settings) => Some(FibHandle::start(settings).await?),
         None => None,
@@ -79,6 +84,7 @@ pub(crate) async fn run(
             let backend = api::server::Backend {
                 snapshots: snapshots.clone(),
                 queries: Some(queries_tx.clone()),
+                config: Some(config_tx.clone()),
             };
             background.spawn(serve_api(addr, backend, api.access.clone()));
         }
@@ -98,6 +104,8 @@ pub(crate) async fn run(
         status,
         fib_batch: Vec::new(),
         sam,
+        push: crate::config_push::ConfigPush::new(config.push.clone()),
+        running: config.clone(),
     };
     core.configure(&config);
 
@@ -126,6 +134,7 @@ pub(crate) async fn run(
             }
             _ = publish_tick.tick() => {
                 core.status.set_sam(crate::sam::sam_status(core.sam.status()));
+                core.revert_if_due();
                 core.status.tick(&core.speaker)
             }
             wake = core.sam.wait() => {
@@ -134,6 +143,7 @@ pub(crate) async fn run(
             }
             Some(event) = events.recv() => core.on_net_event(event),
             Some(query) = queries.recv() => core.on_query(query),
+            Some(command) = config_commands.recv() => core.on_config(command),
         }
     }
 
@@ -185,6 +195,10 @@ struct Core {
     status: StatusPublisher,
     fib_batch: Vec<FibChange>,
     sam: crate::sam::SamRuntime,
+    /// Pushed configs in try mode.
+    push: crate::config_push::ConfigPush,
+    /// The config the speaker runs with now (pushed or not).
+    running: RouterConfig,
 }
 
 impl Core {
@@ -229,6 +243,82 @@ impl Core {
                 let _ = reply.send(crate::explain::list(&self.speaker, within, after, limit));
             }
         }
+    }
+
+    /// A config push or confirm from the API (verification and a bounded number of
+    /// speaker inputs).
+    fn on_config(&mut self, command: api::config_push::ConfigCommand) {
+        use api::config_push::ConfigCommand;
+        let now = Instant::now();
+        match command {
+            ConfigCommand::Push {
+                blob,
+                arrived_on,
+                reply,
+            } => {
+                let answer = self.push.push(blob, arrived_on, &self.running, now).map(
+                    |(new, mut accepted)| {
+                        accepted.not_applied_live = self.switch_to(new);
+                        tracing::info!(
+                            serial = accepted.serial,
+                            reverts_in_secs = accepted.reverts_in_secs,
+                            "trying a pushed config"
+                        );
+                        accepted
+                    },
+                );
+                let _ = reply.send(answer);
+            }
+            ConfigCommand::Confirm { reply } => {
+                let answer = self.push.confirm();
+                if let Ok(confirmed) = &answer {
+                    tracing::info!(
+                        serial = confirmed.serial,
+                        "pushed config confirmed and written"
+                    );
+                    self.publish_config();
+                }
+                let _ = reply.send(answer);
+            }
+        }
+    }
+
+    /// Returns to the previous config when a pushed one was not confirmed in time.
+    fn revert_if_due(&mut self) {
+        if let Some(previous) = self.push.due_revert(Instant::now()) {
+            tracing::warn!(
+                serial = previous.serial,
+                "pushed config not confirmed in time: reverting"
+            );
+            let later = self.switch_to(previous);
+            for line in later {
+                tracing::info!("{line}");
+            }
+        }
+    }
+
+    /// Applies `new` to the speaker; returns what waits for a restart.
+    fn switch_to(&mut self, new: RouterConfig) -> Vec<String> {
+        let (inputs, later) = crate::config_push::changes(&self.running, &new);
+        let now = Instant::now();
+        for input in inputs {
+            self.speaker.handle_input(now, input);
+            self.drain();
+        }
+        self.running = new;
+        self.publish_config();
+        later
+    }
+
+    /// Publishes the running config's identity and the trial, if any.
+    fn publish_config(&mut self) {
+        let trial = self.push.trial_view(Instant::now());
+        self.status.set_config(
+            &self.speaker,
+            self.running.provenance.clone(),
+            self.running.serial,
+            trial,
+        );
     }
 
     fn on_net_event(&mut self, event: NetEvent) {

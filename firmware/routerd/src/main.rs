@@ -5,6 +5,7 @@
 //! SIGINT, when it sends Cease to every peer, flushes and exits 0. Exit codes: 0 clean
 //! shutdown, 1 the configuration or a start step failed (the message says which), 2 usage.
 
+mod config_push;
 mod connections;
 mod daemon;
 mod explain;

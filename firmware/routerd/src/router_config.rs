@@ -85,6 +85,9 @@ pub(crate) struct RouterConfig {
     pub(crate) serial: u64,
     /// SAM enrollment and tunnels (`[sam]`, `[transport]`), if configured.
     pub(crate) sam: Option<crate::sam::settings::SamSettings>,
+    /// What a config push verifies against and writes to; `None` (pushes refused) for a
+    /// development config.
+    pub(crate) push: Option<crate::config_push::PushContext>,
 }
 
 /// Why the configuration could not be loaded; routerd does not start.
@@ -165,9 +168,22 @@ pub(crate) fn load_config(source: &ConfigSource) -> Result<RouterConfig, LoadErr
                     .board
                     .to_string(),
             };
-            // A plain host keeps no applied-serial record: rollback is checked on images.
-            let verified = config::verify(&bytes, &keys, &board, 0, false).map_err(refused)?;
-            from_verified(&verified)
+            // The applied-serial record a confirmed push leaves beside the blob is the
+            // rollback floor; without one (never pushed) any serial is accepted.
+            let store = crate::config_push::ConfigStore { blob: blob.clone() };
+            let last_serial = std::fs::read(store.serial_record())
+                .ok()
+                .and_then(|record| config::serial_record::decode(&record).ok())
+                .unwrap_or(0);
+            let verified =
+                config::verify(&bytes, &keys, &board, last_serial, false).map_err(refused)?;
+            let mut router = from_verified(&verified)?;
+            router.push = Some(crate::config_push::PushContext {
+                current: verified,
+                board,
+                store,
+            });
+            Ok(router)
         }
     }
 }

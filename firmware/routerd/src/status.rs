@@ -27,6 +27,8 @@ pub(crate) struct StatusPublisher {
     started: Instant,
     last: Instant,
     dirty: bool,
+    /// A pushed config waiting for its confirm, with its revert deadline.
+    trial: Option<(api::config_push::ConfigTrial, Instant)>,
 }
 
 impl StatusPublisher {
@@ -45,6 +47,7 @@ impl StatusPublisher {
             peers: Vec::new(),
             refused_connections: Vec::new(),
             sam: None,
+            config_trial: None,
             taken_at: Some(now),
         };
         let (tx, rx) = watch::channel(Arc::new(identity.clone()));
@@ -54,6 +57,7 @@ impl StatusPublisher {
             started: now,
             last: now,
             dirty: false,
+            trial: None,
         };
         (publisher, rx)
     }
@@ -82,6 +86,25 @@ impl StatusPublisher {
         }
     }
 
+    /// Replaces the running config's provenance and serial, and the pushed config
+    /// waiting for its confirm; published at once.
+    pub(crate) fn set_config(
+        &mut self,
+        speaker: &Speaker,
+        provenance: String,
+        serial: u64,
+        trial: Option<api::config_push::ConfigTrial>,
+    ) {
+        self.identity.config = provenance;
+        self.identity.config_serial = serial;
+        let now = Instant::now();
+        self.trial = trial.map(|t| {
+            let deadline = now + Duration::from_secs(t.reverts_in_secs);
+            (t, deadline)
+        });
+        self.publish(speaker);
+    }
+
     /// Builds and publishes a snapshot now.
     pub(crate) fn publish(&mut self, speaker: &Speaker) {
         let now = Instant::now();
@@ -94,6 +117,13 @@ impl StatusPublisher {
                 .into_iter()
                 .map(|(reason, count)| RejectCount { reason, count })
                 .collect(),
+            config_trial: self
+                .trial
+                .as_ref()
+                .map(|(t, deadline)| api::config_push::ConfigTrial {
+                    reverts_in_secs: deadline.saturating_duration_since(now).as_secs(),
+                    ..t.clone()
+                }),
             taken_at: Some(now),
             ..self.identity.clone()
         };

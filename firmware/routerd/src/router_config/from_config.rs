@@ -185,6 +185,7 @@ pub(super) fn map(
         serial: verified.serial(),
         sam: crate::sam::settings::from_config(config)
             .map_err(|e| LoadError::Invalid(e.to_string()))?,
+        push: None,
     })
 }
 
