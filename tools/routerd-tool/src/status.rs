@@ -77,6 +77,12 @@ pub(crate) fn run(args: Args) -> i32 {
                 "peers       {} established of {}",
                 s.peers_established, s.peers_total
             );
+            if let Some(t) = &s.config_trial {
+                println!(
+                    "trying      serial {} (reverts to {} in {}s unless confirmed)",
+                    t.serial, t.previous_serial, t.reverts_in_secs
+                );
+            }
             for r in &s.refused_connections {
                 println!("refused     {} ({})", r.count, r.reason);
             }
