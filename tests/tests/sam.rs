@@ -12,8 +12,9 @@
 //! - finally the RR restarts: its registry comes back from the state directory, sessions
 //!   and traffic return without re-enrollment, and the replay is still refused.
 //!
-//! Every router runs `routerd run --config FILE --state-dir DIR` with
-//! `transport.datapath = "auto"`; this kernel has neither IPIP nor WireGuard, so each
+//! The RR runs from a signed blob (`routerd run --config-blob BLOB --trust owner.pub
+//! --state-dir DIR`), the leaves from development configs (`--config FILE --state-dir
+//! DIR`), all with `transport.datapath = "auto"`; this kernel has neither IPIP nor WireGuard, so each
 //! must fall back to the userspace datapath and say so in `/v1/status`.
 
 use std::path::{Path, PathBuf};
@@ -23,6 +24,8 @@ use system_tests::netns::{Bridge, Netns, Proc, veth, wait_for};
 use system_tests::{require_root, workspace_binary};
 
 const TOKEN: &str = "sam-system-test-join-token-0001";
+/// The owner key of the development configs (a signed config gets a fresh one).
+const DEV_TRUSTED_KEY: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
 const RR_UNDERLAY: &str = "203.0.113.10";
 const CLIENT_A: &str = "10.20.1.10";
 const CLIENT_B: &str = "10.20.2.10";
@@ -115,6 +118,8 @@ struct Router<'a> {
     state: PathBuf,
     log: PathBuf,
     starts: u32,
+    /// `--config-blob` and `--trust` instead of `--config`, when signed.
+    signed: Option<(PathBuf, PathBuf)>,
     proc: Option<Proc>,
 }
 
@@ -129,19 +134,61 @@ impl<'a> Router<'a> {
             state: scratch.path(&format!("{name}-state")),
             log: scratch.path(&format!("{name}.log")),
             starts: 0,
+            signed: None,
             proc: None,
         }
     }
 
+    /// A router booted from a signed blob: an owner key pair is made, its public key
+    /// trusted by `config`, and the config signed with `routerd-tool provision`.
+    fn signed(scratch: &Scratch, name: &'static str, ns: &'a Netns, config: &str) -> Router<'a> {
+        let tool = workspace_binary("routerd-tool");
+        let keys = scratch.path(&format!("{name}-keys"));
+        let keygen = std::process::Command::new(&tool)
+            .args(["keygen", "--out", &keys.display().to_string()])
+            .output()
+            .unwrap();
+        assert!(
+            keygen.status.success(),
+            "{}",
+            String::from_utf8_lossy(&keygen.stderr)
+        );
+        let public = read(&keys.join("owner.pub")).trim().to_string();
+        let config = config.replace(DEV_TRUSTED_KEY, &public);
+        let mut router = Router::new(scratch, name, ns, &config);
+        let blob = scratch.path(&format!("{name}.blob"));
+        let provision = std::process::Command::new(&tool)
+            .args(["provision", "--config"])
+            .arg(&router.config)
+            .arg("--key")
+            .arg(keys.join("owner.key"))
+            .arg("--out")
+            .arg(&blob)
+            .output()
+            .unwrap();
+        assert!(
+            provision.status.success(),
+            "provision: {}",
+            String::from_utf8_lossy(&provision.stderr)
+        );
+        router.signed = Some((blob, keys.join("owner.pub")));
+        router
+    }
+
     fn start(&mut self) {
-        let args = [
-            "run",
-            "--config",
-            &self.config.display().to_string(),
-            "--state-dir",
-            &self.state.display().to_string(),
-        ]
-        .map(str::to_string);
+        let mut args: Vec<String> = vec!["run".into()];
+        match &self.signed {
+            None => args.extend(["--config".into(), self.config.display().to_string()]),
+            Some((blob, trust)) => args.extend([
+                "--config-blob".into(),
+                blob.display().to_string(),
+                "--trust".into(),
+                trust.display().to_string(),
+                "--api".into(),
+                "127.0.0.1:7179".into(),
+            ]),
+        }
+        args.extend(["--state-dir".into(), self.state.display().to_string()]);
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         // One log per start: `<name>.log`, `<name>.log.1`, ...
         if self.starts > 0 {
@@ -191,7 +238,7 @@ impl<'a> Router<'a> {
 
 fn rr_config(wg_key: &str) -> String {
     format!(
-        r#"trusted_keys = ["d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"]
+        r#"trusted_keys = ["{DEV_TRUSTED_KEY}"]
 [node]
 name = "rr1"
 mode = "rr"
@@ -254,7 +301,7 @@ fn leaf_config(leaf: &LeafSpec<'_>) -> String {
         ""
     };
     format!(
-        r#"trusted_keys = ["d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"]
+        r#"trusted_keys = ["{DEV_TRUSTED_KEY}"]
 [node]
 name = "{name}"
 mode = "leaf"
@@ -414,7 +461,7 @@ fn sam_enrollment_tunnels_admission_and_replay() {
     site(&a_ns, &client_a, "10.20.1.1", CLIENT_A);
     site(&b_ns, &client_b, "10.20.2.1", CLIENT_B);
 
-    let mut rr = Router::new(&scratch, "rr", &rr_ns, &rr_config(&wg_key(1)));
+    let mut rr = Router::signed(&scratch, "rr", &rr_ns, &rr_config(&wg_key(1)));
     let mut leaf_a = Router::new(
         &scratch,
         "leaf-a",
