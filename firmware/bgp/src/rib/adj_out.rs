@@ -44,34 +44,45 @@ impl Batch {
             + self.withdraw_v6.len()
     }
 
-    fn add(
-        &mut self,
-        index: &mut FastMap<(usize, bool), usize>,
-        prefix: IpNet,
-        attrs: Option<&Attrs>,
-    ) {
+    fn add(&mut self, index: &mut GroupIndex, prefix: IpNet, attrs: Option<&Attrs>) {
         match (prefix, attrs) {
             (IpNet::V4(p), None) => self.withdraw_v4.push(p),
             (IpNet::V6(p), None) => self.withdraw_v6.push(p),
             (IpNet::V4(p), Some(a)) => {
-                let i = *index
-                    .entry((Arc::as_ptr(a) as usize, false))
-                    .or_insert_with(|| {
-                        self.v4.push((Arc::clone(a), Vec::new()));
-                        self.v4.len() - 1
-                    });
+                let i = index.group(a, false, &mut self.v4);
                 self.v4[i].1.push(p);
             }
             (IpNet::V6(p), Some(a)) => {
-                let i = *index
-                    .entry((Arc::as_ptr(a) as usize, true))
-                    .or_insert_with(|| {
-                        self.v6.push((Arc::clone(a), Vec::new()));
-                        self.v6.len() - 1
-                    });
+                let i = index.group(a, true, &mut self.v6);
                 self.v6[i].1.push(p);
             }
         }
+    }
+}
+
+/// Where each attribute set's group is in a [`Batch`], remembering the last one asked
+/// for (consecutive prefixes mostly share a set).
+#[derive(Default)]
+struct GroupIndex {
+    groups: FastMap<(usize, bool), usize>,
+    last: Option<((usize, bool), usize)>,
+}
+
+impl GroupIndex {
+    /// The index of `attrs`' group in `groups`, added when missing.
+    fn group<P>(&mut self, attrs: &Attrs, v6: bool, groups: &mut Vec<(Attrs, Vec<P>)>) -> usize {
+        let key = (Arc::as_ptr(attrs) as usize, v6);
+        if let Some((k, i)) = self.last
+            && k == key
+        {
+            return i;
+        }
+        let i = *self.groups.entry(key).or_insert_with(|| {
+            groups.push((Arc::clone(attrs), Vec::new()));
+            groups.len() - 1
+        });
+        self.last = Some((key, i));
+        i
     }
 }
 
@@ -90,6 +101,10 @@ impl AdjRibOut {
 
     /// The route `prefix` should have at the peer.
     pub fn stage(&mut self, prefix: IpNet, attrs: Option<Attrs>) {
+        if attrs.is_none() && self.sent.is_empty() && self.pending.is_empty() {
+            // Nothing advertised, nothing to withdraw (the source peer of a table).
+            return;
+        }
         let same = match (self.sent.get(&prefix), &attrs) {
             (None, None) => true,
             (Some(a), Some(b)) => Arc::ptr_eq(a, b),
@@ -110,7 +125,7 @@ impl AdjRibOut {
     /// The pending changes, now recorded as sent.
     pub fn take_batch(&mut self) -> Batch {
         let mut batch = Batch::default();
-        let mut index = FastMap::default();
+        let mut index = GroupIndex::default();
         for (prefix, attrs) in self.pending.drain() {
             batch.add(&mut index, prefix, attrs.as_ref());
             match attrs {
@@ -124,7 +139,7 @@ impl AdjRibOut {
     /// Everything advertised of one family (IPv6 when `v6`), for a ROUTE-REFRESH answer.
     pub fn resend(&self, v6: bool) -> Batch {
         let mut batch = Batch::default();
-        let mut index = FastMap::default();
+        let mut index = GroupIndex::default();
         for (prefix, attrs) in self.sent.iter() {
             if matches!(prefix, IpNet::V6(_)) == v6 {
                 batch.add(&mut index, prefix, Some(attrs));
