@@ -302,11 +302,8 @@ impl Speaker {
         // NOTE(unwrap): callers pass indices of live slots only.
         let p = peers[idx].as_mut().expect("live peer slot");
         p.import = policy;
-        let routes: Vec<(IpNet, Attrs)> = p
-            .adj_in
-            .iter()
-            .map(|(k, r)| (k, Arc::clone(&r.received)))
-            .collect();
+        let routes: Vec<(IpNet, Attrs)> =
+            p.adj_in.iter().map(|(k, r)| (k, Arc::clone(r))).collect();
         for (prefix, received) in routes {
             let verdict = judge(p, interner, config, cluster, &prefix, &received);
             let new = accepted(&verdict).cloned();
