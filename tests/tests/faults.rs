@@ -39,7 +39,7 @@ fn host(last: u8) -> Ipv4Addr {
 /// A bridge, one namespace per node, and a scratch directory.
 struct Lab {
     nodes: Vec<(String, Netns)>,
-    _sw: Netns,
+    sw: Netns,
     scratch: Scratch,
 }
 
@@ -57,7 +57,7 @@ impl Lab {
         }
         Lab {
             nodes: owned,
-            _sw: sw,
+            sw,
             scratch: Scratch::new(tag),
         }
     }
@@ -69,6 +69,18 @@ impl Lab {
             .find(|(n, _)| n == name)
             .expect("node exists")
             .1
+    }
+
+    /// Sets the bridge port of node `name` (its cable, seen from the switch) down or up.
+    fn cable(&self, name: &str, up: bool) {
+        let index = self
+            .nodes
+            .iter()
+            .position(|(n, _)| n == name)
+            .expect("node exists");
+        let port = format!("p{}", index + 1);
+        let state = if up { "up" } else { "down" };
+        self.sw.ip(&["link", "set", &port, state]);
     }
 
     fn dir(&self, name: &str) -> PathBuf {
@@ -334,4 +346,134 @@ fn a_flapping_peer_is_held_off_by_backoff_and_routing_carries_on() {
         rr.peers()
     );
     drop(bird);
+}
+
+/// Seconds from now until `gone` holds, polled every 100 ms, or `None` after `secs`.
+fn time_until(secs: u64, mut gone: impl FnMut() -> bool) -> Option<Duration> {
+    let began = Instant::now();
+    wait_for(secs, || gone().then(|| began.elapsed()))
+}
+
+#[test]
+fn a_killed_peer_is_withdrawn_within_the_hold_time_and_returns() {
+    if !require_root() {
+        return;
+    }
+    let lab = Lab::new("fk", &[("rr", RR), ("bird", host(12))]);
+    let rr = lab.rr(&[StaticPeer {
+        address: host(12),
+        passive: false,
+    }]);
+    let logs = [&rr];
+    let routes = vec![route(p32(198, 51, 100, 12), host(12))];
+    let mut bird = lab.bird("bird", 12, &["198.51.100.12/32".into()]);
+    expect_kernel(&rr, &routes, "BIRD's route", &logs);
+
+    // SIGKILL: the kernel closes BIRD's socket, no NOTIFICATION.
+    bird.kill();
+    let took = time_until(u64::from(HOLD) + 5, || rr.kernel_routes().is_empty());
+    let took = took.unwrap_or_else(|| {
+        panic!(
+            "BIRD's route still installed {} s after it died: {:?}\n{}",
+            HOLD + 5,
+            rr.kernel_routes(),
+            log_tail(&rr.log, 30)
+        )
+    });
+    eprintln!("route of the killed peer withdrawn after {took:?}");
+    assert!(
+        took <= Duration::from_secs(u64::from(HOLD)),
+        "withdrawn after {took:?}, beyond the {HOLD} s hold time"
+    );
+
+    // Restarted: the session comes back (through routerd's backoff) and so does the route.
+    let bird = lab.bird("bird", 12, &["198.51.100.12/32".into()]);
+    expect_kernel(&rr, &routes, "BIRD's route after its restart", &logs);
+    assert!(rr.established().contains(&host(12).to_string()));
+    drop(bird);
+}
+
+#[test]
+fn an_underlay_link_flap_loses_nothing_when_short_and_recovers_when_long() {
+    if !require_root() {
+        return;
+    }
+    let lab = Lab::new("fl", &[("rr", RR), ("bird", host(12))]);
+    let rr = lab.rr(&[StaticPeer {
+        address: host(12),
+        passive: false,
+    }]);
+    let logs = [&rr];
+    let routes = vec![route(p32(198, 51, 100, 12), host(12))];
+    let _bird = lab.bird("bird", 12, &["198.51.100.12/32".into()]);
+    expect_kernel(&rr, &routes, "BIRD's route", &logs);
+
+    // The RR's cable goes down for 2 s, shorter than the hold time: TCP retransmits,
+    // the session and the route stay, checked every 100 ms through the flap and 5 s
+    // after it. (BIRD's own interface stays up: its `direct` sessions would otherwise
+    // drop with the interface, which is BIRD's choice, not routerd's.)
+    lab.cable("rr", false);
+    let began = Instant::now();
+    let mut missing = Vec::new();
+    let mut up = false;
+    while began.elapsed() < Duration::from_secs(7) {
+        if !up && began.elapsed() >= Duration::from_secs(2) {
+            lab.cable("rr", true);
+            up = true;
+        }
+        if rr.kernel_routes() != routes {
+            missing.push(began.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        missing.is_empty(),
+        "the route went missing during a 2 s flap at {missing:?}\n{}",
+        log_tail(&rr.log, 30)
+    );
+
+    // An outage longer than the hold time: the RR's hold timer withdraws the route, and
+    // once the cable is back the session and the route recover.
+    lab.cable("rr", false);
+    let took = time_until(u64::from(HOLD) + 5, || rr.kernel_routes().is_empty());
+    lab.cable("rr", true);
+    let took = took.unwrap_or_else(|| {
+        panic!(
+            "route still installed {} s into a link outage\n{}",
+            HOLD + 5,
+            log_tail(&rr.log, 30)
+        )
+    });
+    eprintln!("route withdrawn {took:?} into the outage");
+    expect_kernel(&rr, &routes, "BIRD's route after the link came back", &logs);
+    assert!(rr.established().contains(&host(12).to_string()));
+}
+
+#[test]
+fn a_killed_rr_restarts_with_a_clean_table_and_relearns() {
+    if !require_root() {
+        return;
+    }
+    let lab = Lab::new("fr", &[("rr", RR), ("bird", host(12))]);
+    let mut rr = lab.rr(&[StaticPeer {
+        address: host(12),
+        passive: false,
+    }]);
+    let routes = vec![route(p32(198, 51, 100, 12), host(12))];
+    let _bird = lab.bird("bird", 12, &["198.51.100.12/32".into()]);
+    expect_kernel(&rr, &routes, "BIRD's route", &[&rr]);
+
+    // SIGKILL: no chance to clean up; the kernel route stays behind (fail-static).
+    rr.kill();
+    assert_eq!(rr.kernel_routes(), routes, "the FIB outlives the process");
+    // The restarted routerd removes what it cannot vouch for and relearns the route.
+    rr.restart(lab.ns("rr"));
+    expect_kernel(&rr, &routes, "BIRD's route after routerd restarted", &[&rr]);
+    let log = std::fs::read_to_string(&rr.log).unwrap_or_default();
+    assert!(
+        log.contains("removed stale routes"),
+        "the restart reports the stale routes it found:\n{}",
+        log_tail(&rr.log, 30)
+    );
+    assert!(rr.running());
 }
