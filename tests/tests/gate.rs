@@ -57,7 +57,6 @@ fn demo_command(run_dir: &Path) -> Command {
 }
 
 #[test]
-#[ignore = "needs SAM (enrollment, tunnels, /v1/enrollment) in routerd; run with --include-ignored"]
 fn netns_flavour_holds_every_assertion() {
     if !system_tests::require_root() {
         return;
