@@ -53,6 +53,23 @@ impl Drop for Scratch {
     }
 }
 
+/// `routerd` or `routerd-tool`, built once per test process (a build can take long, and
+/// the push test's timing must not include it).
+fn binary(name: &str) -> PathBuf {
+    static BUILT: std::sync::OnceLock<(PathBuf, PathBuf)> = std::sync::OnceLock::new();
+    let (routerd, tool) = BUILT.get_or_init(|| {
+        (
+            workspace_binary("routerd"),
+            workspace_binary("routerd-tool"),
+        )
+    });
+    if name == "routerd" {
+        routerd.clone()
+    } else {
+        tool.clone()
+    }
+}
+
 fn ip(args: &[&str]) {
     run(Command::new("ip").args(args));
 }
@@ -103,10 +120,19 @@ fn routerd_config(token_sha256: &str) -> String {
 fn start_routerd(dir: &Path) -> Guard {
     let conf = dir.join("routerd.toml");
     std::fs::write(&conf, routerd_config(&sha256_hex(TOKEN))).unwrap();
-    let log = std::fs::File::create(dir.join("routerd.log")).unwrap();
-    let child = Command::new(workspace_binary("routerd"))
-        .args(["run", "--config"])
-        .arg(&conf)
+    start_routerd_with(dir, &["--config".as_ref(), conf.as_os_str()])
+}
+
+/// Starts `routerd run ARGS --state-dir DIR/state`; waits until the API answers.
+fn start_routerd_with(dir: &Path, args: &[&std::ffi::OsStr]) -> Guard {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("routerd.log"))
+        .unwrap();
+    let child = Command::new(binary("routerd"))
+        .arg("run")
+        .args(args)
         .arg("--state-dir")
         .arg(dir.join("state"))
         .env("RUST_LOG", "info")
@@ -303,7 +329,7 @@ fn get(source: Ipv4Addr, path: &str, token: Option<&str>) -> Answer {
 fn tool(dir: &Path, args: &[&str]) -> (i32, String) {
     let token_file = dir.join("token");
     std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
-    let out = Command::new(workspace_binary("routerd-tool"))
+    let out = Command::new(binary("routerd-tool"))
         .args(args)
         .args(["--router", &format!("http://{API}"), "--token-file"])
         .arg(&token_file)
@@ -417,7 +443,7 @@ fn access_control_and_request_limits() {
         // The tool: a wrong token is a refusal (1), a bad URL is usage (2).
         let bad_token = scratch.0.join("bad-token");
         std::fs::write(&bad_token, "nope\n").unwrap();
-        let out = Command::new(workspace_binary("routerd-tool"))
+        let out = Command::new(binary("routerd-tool"))
             .args([
                 "status",
                 "--router",
@@ -429,7 +455,7 @@ fn access_control_and_request_limits() {
             .unwrap();
         assert_eq!(out.status.code(), Some(1));
         assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
-        let out = Command::new(workspace_binary("routerd-tool"))
+        let out = Command::new(binary("routerd-tool"))
             .args(["status", "--router", "192.0.2.1:7179"])
             .output()
             .unwrap();
@@ -664,4 +690,187 @@ fn redact_status(text: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// `routerd-tool ARGS` without router arguments: exit code, stdout and stderr.
+fn offline_tool(args: &[&std::ffi::OsStr]) -> (i32, String, String) {
+    let out = Command::new(binary("routerd-tool"))
+        .args(args)
+        .output()
+        .expect("run routerd-tool");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Signs `text` (the API test config with `extra` TOML appended) with serial `serial`.
+fn sign(dir: &Path, name: &str, text: &str, serial: u64) -> PathBuf {
+    let conf = dir.join(format!("{name}.toml"));
+    std::fs::write(&conf, text).unwrap();
+    let blob = dir.join(format!("{name}.blob"));
+    let key = dir.join("keys").join("owner.key");
+    let serial = serial.to_string();
+    let (code, out, err) = offline_tool(&[
+        "provision".as_ref(),
+        "--config".as_ref(),
+        conf.as_os_str(),
+        "--key".as_ref(),
+        key.as_os_str(),
+        "--out".as_ref(),
+        blob.as_os_str(),
+        "--serial".as_ref(),
+        serial.as_ref(),
+    ]);
+    assert_eq!(code, 0, "provision {name}: {out}{err}");
+    blob
+}
+
+/// `/v1/status` over HTTP (no process start: the try-mode checks race a 10 s revert).
+fn status(_dir: &Path) -> Value {
+    let answer = get(SOURCE, "/v1/status", Some(TOKEN));
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    answer.json()
+}
+
+#[test]
+fn config_push_reverts_without_confirm_and_persists_with_it() {
+    in_fresh_netns(
+        "rdpush",
+        "config_push_reverts_without_confirm_and_persists_with_it",
+        || {
+            topology();
+            let scratch = Scratch::new();
+            let dir = &scratch.0;
+            let keys = dir.join("keys");
+            let (code, _, err) =
+                offline_tool(&["keygen".as_ref(), "--out".as_ref(), keys.as_os_str()]);
+            assert_eq!(code, 0, "{err}");
+            let public = std::fs::read_to_string(keys.join("owner.pub")).unwrap();
+            let base = routerd_config(&sha256_hex(TOKEN))
+                .replace(DEV_TRUSTED_KEY, public.trim())
+                .replace("[api]\n", "[api]\ntry_revert_secs = 10\n");
+            // Serial 101 adds a peer: applied live, visible in /v1/status.
+            let with_peer = base.replace(
+                "[sam.rr]",
+                "[[bgp.peers]]\naddress = \"192.0.2.9\"\nremote_as = 65000\nrr_client = true\n\n[sam.rr]",
+            );
+            assert_ne!(with_peer, base);
+            let first = sign(dir, "first", &base, 100);
+            let second = sign(dir, "second", &with_peer, 101);
+            let elsewhere = sign(
+                dir,
+                "elsewhere",
+                &with_peer.replace("192.0.2.1:7179", "192.0.2.1:7180"),
+                102,
+            );
+            let running = dir.join("running.blob");
+            std::fs::copy(&first, &running).unwrap();
+            let trust = keys.join("owner.pub");
+            let args: [&std::ffi::OsStr; 4] = [
+                "--config-blob".as_ref(),
+                running.as_os_str(),
+                "--trust".as_ref(),
+                trust.as_os_str(),
+            ];
+            let mut routerd = start_routerd_with(dir, &args);
+            assert_eq!(status(dir)["config_serial"], 100);
+            assert_eq!(status(dir)["peers_total"], 1);
+
+            // Nothing to confirm yet.
+            assert_eq!(tool(dir, &["config", "confirm"]).0, 1);
+
+            // Push without confirm: the new config runs, then reverts by itself.
+            let second_s = second.to_string_lossy().to_string();
+            let (code, out) = tool(dir, &["config", "push", &second_s]);
+            assert_eq!(code, 0, "{out}");
+            assert!(out.contains("trying serial 101 (was 100)"), "{out}");
+            let st = status(dir);
+            assert_eq!(st["config_serial"], 101, "{st}");
+            assert_eq!(st["config_trial"]["serial"], 101, "{st}");
+            assert_eq!(st["config_trial"]["previous_serial"], 100, "{st}");
+            assert_eq!(st["peers_total"], 2, "the new peer is added live: {st}");
+            // A second push while one is tried is refused.
+            assert_eq!(tool(dir, &["config", "push", &second_s]).0, 1);
+            let reverted = wait_for(20, || {
+                let st = status(dir);
+                (st["config_serial"] == 100).then_some(st)
+            })
+            .expect("no revert after try_revert_secs");
+            assert!(reverted.get("config_trial").is_none(), "{reverted}");
+            assert_eq!(reverted["peers_total"], 1, "{reverted}");
+            assert_eq!(
+                std::fs::read(&running).unwrap(),
+                std::fs::read(&first).unwrap()
+            );
+
+            // A config that would no longer bind the address the push came in on is
+            // refused at once; a tampered blob and a rollback are refused by verification.
+            let (code, _) = tool(dir, &["config", "push", &elsewhere.to_string_lossy()]);
+            assert_eq!(code, 1);
+            let mut tampered = std::fs::read(&second).unwrap();
+            let last = tampered.len() - 1;
+            tampered[last] ^= 1;
+            let tampered_path = dir.join("tampered.blob");
+            std::fs::write(&tampered_path, tampered).unwrap();
+            assert_eq!(
+                tool(dir, &["config", "push", &tampered_path.to_string_lossy()]).0,
+                1
+            );
+            let refused = request(SOURCE, &post_blob(&std::fs::read(&tampered_path).unwrap()));
+            assert_eq!(refused.status, 422, "{}", refused.body);
+            assert!(
+                refused.json()["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("signature"),
+                "{}",
+                refused.body
+            );
+            assert_eq!(status(dir)["config_serial"], 100);
+
+            // Push and confirm: kept, written, and still there after a restart.
+            assert_eq!(tool(dir, &["config", "push", &second_s]).0, 0);
+            let (code, out) = tool(dir, &["config", "confirm"]);
+            assert_eq!(code, 0, "{out}");
+            assert!(out.contains("confirmed serial 101"), "{out}");
+            let st = status(dir);
+            assert_eq!(st["config_serial"], 101);
+            assert!(st.get("config_trial").is_none(), "{st}");
+            assert_eq!(
+                std::fs::read(&running).unwrap(),
+                std::fs::read(&second).unwrap()
+            );
+            std::thread::sleep(Duration::from_secs(11));
+            assert_eq!(
+                status(dir)["config_serial"],
+                101,
+                "a confirmed config does not revert"
+            );
+            // Older serials are now refused as rollbacks.
+            let rollback = request(SOURCE, &post_blob(&std::fs::read(&first).unwrap()));
+            assert_eq!(rollback.status, 422, "{}", rollback.body);
+            assert!(rollback.body.contains("rollback"), "{}", rollback.body);
+
+            drop(routerd);
+            routerd = start_routerd_with(dir, &args);
+            let st = status(dir);
+            assert_eq!(st["config_serial"], 101, "{st}");
+            assert_eq!(st["peers_total"], 2, "{st}");
+            drop(routerd);
+        },
+    );
+}
+
+/// A `POST /v1/config` request carrying `blob`.
+fn post_blob(blob: &[u8]) -> Vec<u8> {
+    let mut raw = format!(
+        "POST /v1/config HTTP/1.1\r\nHost: {API}\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        blob.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(blob);
+    raw
 }
