@@ -5,15 +5,21 @@
 //! - The daemon's core builds a [`Snapshot`] after each drain of the BGP speaker and
 //!   publishes it as an `Arc<Snapshot>` on a `tokio::sync::watch` channel. Building it costs
 //!   O(peers), never O(routes).
-//! - [`server::serve`] answers requests from the latest published snapshot only: a handler
-//!   never waits for the core and never blocks routing.
+//! - [`server::serve`] answers the status endpoints from the latest published snapshot
+//!   only: such a handler never waits for the core. Route queries ([`routes`]) and config
+//!   commands ([`config_push`]) go to the core on bounded channels and are answered
+//!   between two of its inputs, with a deadline (`503` when the core is busy).
+//! - Every request passes the [`limits`] (rate `429`, body size `413`), the source
+//!   allowlist (`403`) and, when a token hash is configured, the bearer token (`401`).
 //! - [`client`] fetches and decodes the same types for `routerd-tool` and tests.
 //!
-//! Endpoints (all `GET`): `/v1/status` ([`Status`]) and `/v1/peers` ([`PeerList`]) in
-//! JSON, `/metrics` in the Prometheus text format ([`metrics`]), and
-//! `/v1/routes?prefix=P` ([`routes::RouteView`]), the one endpoint that asks the core;
-//! with SAM, `/v1/enrollment` ([`sam::Enrollment`]) and `/v1/tunnels` ([`sam::TunnelList`]).
-//! When a token hash is configured every request needs `Authorization: Bearer <token>`.
+//! Endpoints: `GET /v1/status` ([`Status`]) and `GET /v1/peers` ([`PeerList`]) in JSON,
+//! `GET /metrics` in the Prometheus text format ([`metrics`]), `GET /v1/routes` (one
+//! prefix explained, [`routes::RouteView`], or a page of best paths,
+//! [`routes::RouteListing`]), with SAM `GET /v1/enrollment` ([`sam::Enrollment`]) and
+//! `GET /v1/tunnels` ([`sam::TunnelList`]), and `POST /v1/config` /
+//! `POST /v1/config/confirm` ([`config_push`]). `docs/api.md` describes them for
+//! operators.
 
 pub mod client;
 pub mod config_push;
