@@ -238,10 +238,10 @@ fn signed_config_is_verified_at_boot() {
     if !system_tests::require_root() {
         return;
     }
-    let (dir, manifest) = build_image("pve-x86_64", "signed", Some(&signed_blob()));
+    let (dir, manifest) = pve_signed();
     assert!(manifest.config_included && manifest.trusted_keys_included);
     let _vm = vm_lock();
-    let mut guest = Guest::start(&x86_direct(&dir, Some(disk_of(&dir, "pve-x86_64")), "")).unwrap();
+    let mut guest = Guest::start(&x86_direct(dir, Some(disk_of(dir, "pve-x86_64")), "")).unwrap();
     let t = guest
         .wait_for(
             "routerd: config verified serial=7 board=pve-x86_64",
@@ -250,6 +250,59 @@ fn signed_config_is_verified_at_boot() {
         .unwrap();
     eprintln!("direct boot to config verified: {t:?}");
     power_off_cleanly(&mut guest);
+}
+
+/// The signed pve-x86_64 image, built once.
+fn pve_signed() -> &'static (PathBuf, Manifest) {
+    static IMAGE: OnceLock<(PathBuf, Manifest)> = OnceLock::new();
+    IMAGE.get_or_init(|| build_image("pve-x86_64", "signed", Some(&signed_blob())))
+}
+
+#[test]
+fn a_refused_newer_config_keeps_the_last_good_one() {
+    if !system_tests::require_root() {
+        return;
+    }
+    let (dir, _) = pve_signed();
+    // Copy the disk and write a tampered blob into the other slot, as provisioning would.
+    let disk = out_root().join("pve-x86_64-lastgood.img");
+    std::fs::copy(disk_of(dir, "pve-x86_64"), &disk).unwrap();
+    let (offset, len) = image_builder::layout::find_partition(&disk, "routerd-config")
+        .unwrap()
+        .expect("config partition");
+    let mut region = vec![0u8; len as usize];
+    {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = std::fs::File::open(&disk).unwrap();
+        f.seek(SeekFrom::Start(offset)).unwrap();
+        f.read_exact(&mut region).unwrap();
+    }
+    let mut tampered = signed_blob();
+    let middle = tampered.len() / 2;
+    tampered[middle] ^= 0x01;
+    let (at, bytes) = config::slots::write(&region, &tampered).unwrap();
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = std::fs::OpenOptions::new().write(true).open(&disk).unwrap();
+        f.seek(SeekFrom::Start(offset + at)).unwrap();
+        f.write_all(&bytes).unwrap();
+    }
+    let _vm = vm_lock();
+    let mut guest = Guest::start(&x86_direct(dir, Some(disk.clone()), "")).unwrap();
+    guest
+        .wait_for("keeping the previous config serial=7", BOOT_TIMEOUT)
+        .unwrap();
+    assert!(
+        guest.transcript().contains("bad signature"),
+        "{}",
+        guest.transcript()
+    );
+    guest
+        .wait_for("routerd: config verified serial=7", BOOT_TIMEOUT)
+        .unwrap();
+    power_off_cleanly(&mut guest);
+    drop(guest);
+    std::fs::remove_file(&disk).unwrap();
 }
 
 #[test]
@@ -391,4 +444,14 @@ fn generic_aarch64_boots_under_qemu_virt() {
         "{}",
         guest.transcript()
     );
+    drop(guest);
+
+    // The same disk through UEFI (AAVMF -> systemd-boot -> kernel EFI stub).
+    let spec = GuestSpec {
+        boot: Boot::Uefi,
+        ..spec
+    };
+    let mut guest = Guest::start(&spec).unwrap();
+    let t = guest.wait_for(INIT_MARKER, BOOT_TIMEOUT).unwrap();
+    eprintln!("aarch64 uefi boot to init marker: {t:?}");
 }

@@ -1,8 +1,10 @@
 //! Reads and verifies the signed config from the config partition at boot.
 //!
-//! Order: read the whole partition -> [`config::slots::read`] (newest valid slot; a bare
+//! Order: read the whole partition -> [`config::slots::newest`] (newest valid slot; a bare
 //! blob as the image builder writes it counts) -> trust anchors from
-//! [`TRUSTED_KEYS_PATH`] in the initramfs -> [`config::verify`] for this board. Every
+//! [`TRUSTED_KEYS_PATH`] in the initramfs -> [`config::verify`] for this board. When the
+//! newest slot is refused and the other slot verifies, the other (last good) config is
+//! used and the refusal is reported. The host name becomes the config's `node.name`. Every
 //! failure maps to an [`Outcome`] whose message says what to do; nothing panics.
 //! The anti-rollback serial starts at 0 until the state partition records the last
 //! applied serial.
@@ -12,7 +14,7 @@ use std::path::Path;
 use config::slots::{self, SlotError};
 use config::{Config, TrustedKeys, Verified};
 
-use super::{BootContext, Outcome, console, standalone};
+use super::{BootContext, Outcome, console, standalone, sys};
 
 /// Trust anchors placed in the initramfs by `routerd-tool image build --trust FILE`
 /// (one hex ed25519 public key per line).
@@ -31,8 +33,8 @@ pub(crate) fn load_verified(ctx: &BootContext) -> Result<Verified<Config>, Outco
             device.display()
         ))
     })?;
-    let blob = match slots::read(&region) {
-        Ok(blob) => blob,
+    let newest = match slots::newest(&region) {
+        Ok(info) => info,
         Err(SlotError::Empty) => {
             let used = standalone::slots_in_use(device).unwrap_or_default();
             if used.is_empty() {
@@ -46,13 +48,37 @@ pub(crate) fn load_verified(ctx: &BootContext) -> Result<Verified<Config>, Outco
         Err(e) => return Err(Outcome::Refused(e.to_string())),
     };
     let trust = read_trust(Path::new(TRUSTED_KEYS_PATH))?;
-    let verified = config::verify(blob, &trust, &ctx.board, 0, false)
-        .map_err(|e| Outcome::Refused(e.to_string()))?;
+    let verified = match config::verify(newest.blob, &trust, &ctx.board, 0, false) {
+        Ok(v) => v,
+        Err(refused) => {
+            // Keep the last good config: the other slot, if it verifies.
+            let [a, b] = slots::inspect(&region);
+            let previous = [a, b]
+                .into_iter()
+                .flatten()
+                .filter(|info| info.slot != newest.slot)
+                .find_map(|info| config::verify(info.blob, &trust, &ctx.board, 0, false).ok());
+            match previous {
+                Some(v) => {
+                    console(&format!(
+                        "config refused: {refused}; keeping the previous config serial={}",
+                        v.serial()
+                    ));
+                    v
+                }
+                None => return Err(Outcome::Refused(refused.to_string())),
+            }
+        }
+    };
     console(&format!(
         "config verified serial={} board={}",
         verified.serial(),
         verified.board()
     ));
+    let name = verified.node.name.as_str();
+    if let Err(e) = sys::sethostname(name) {
+        console(&format!("cannot set host name {name:?}: {e}"));
+    }
     Ok(verified)
 }
 

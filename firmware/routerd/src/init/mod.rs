@@ -6,15 +6,18 @@
 //!    host name; finds the `routerd-config` and `routerd-state` partitions by GPT name),
 //!    starts the child reaper and the power-button watcher, then calls the entry point
 //!    with the [`BootContext`].
-//! 2. The entry point reads the config from `BootContext::config_partition`, verifies it,
-//!    and runs the router until SIGTERM/SIGINT (the power button is turned into SIGTERM).
-//!    It returns an [`Outcome`].
-//! 3. [`main`] never returns: `Stopped` powers off; `NoConfig` and `Refused` print a clear
-//!    console message and wait for provisioning or a shutdown signal (no crash loop);
-//!    `Fatal` logs and reboots after a delay.
+//! 2. The entry point calls [`config_load::load_verified`] (config partition -> newest
+//!    slot -> signature, board -> `routerd: config verified serial=N`, host name from the
+//!    config; an `Err` is already the [`Outcome`] to return), then runs the router until
+//!    SIGTERM/SIGINT (the power button is turned into SIGTERM) and returns an [`Outcome`].
+//!    [`standalone::entry`] is the entry point that stops after verification.
+//! 3. [`main`] never returns: `Stopped` powers off; `NoConfig`, `Refused` and `Wait` print a
+//!    clear console message and wait for provisioning or a shutdown signal (no crash
+//!    loop); `Fatal` logs and reboots after a delay.
 //!
 //! Console markers (tests wait on them): `routerd: init complete ...`,
-//! `routerd: no config ...`, `routerd: config refused: ...`, `routerd: powering off`,
+//! `routerd: config verified serial=N board=B`, `routerd: no config ...`,
+//! `routerd: config refused: ...`, `routerd: powering off`,
 //! `routerd: rebooting in N s: ...`.
 //!
 //! Invariant: SIGTERM and SIGINT stay blocked in every thread init starts, so that the
@@ -22,7 +25,7 @@
 //! no handler for); the entry point runs with them unblocked so its own handlers work.
 
 mod cmdline;
-mod config_load;
+pub(crate) mod config_load;
 mod modules;
 mod partitions;
 mod power_button;
