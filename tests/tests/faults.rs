@@ -8,6 +8,9 @@
 //! from the RR's kernel table, sessions from its status API. Every wait has a deadline;
 //! namespaces and processes are removed on drop, also when a test fails.
 //!
+//! A last test needs no namespace: a `routerd-tool provision --target IMAGE` cut short
+//! at every byte of its slot write still leaves an image whose previous config verifies.
+//!
 //! The peers are static peers outside the RR's dynamic range and SAM tunnel prefix, so
 //! the speaker and FIB are what is under test, with or without SAM enrollment running.
 
@@ -476,4 +479,150 @@ fn a_killed_rr_restarts_with_a_clean_table_and_relearns() {
         log_tail(&rr.log, 30)
     );
     assert!(rr.running());
+}
+
+/// Runs `routerd-tool ARGS`; returns the exit code and stdout.
+fn tool(args: &[&dyn AsRef<std::ffi::OsStr>]) -> (i32, String, String) {
+    static TOOL: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let binary = TOOL.get_or_init(|| system_tests::workspace_binary("routerd-tool"));
+    let out = std::process::Command::new(binary)
+        .args(args.iter().map(|a| a.as_ref()))
+        .output()
+        .expect("run routerd-tool");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The key the example configs trust, replaced by the test's own key.
+const EXAMPLE_KEY: &str = "a44f7370a8216e2b623e3e165439f862b3b56985657ddc5bbeb4ee8fc3203b79";
+
+/// Reads `len` bytes at `offset` of `path`.
+fn read_at(path: &std::path::Path, offset: u64, len: usize) -> Vec<u8> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).expect("open image");
+    let mut buf = vec![0; len];
+    f.seek(SeekFrom::Start(offset))
+        .and_then(|_| f.read_exact(&mut buf))
+        .expect("read image");
+    buf
+}
+
+/// Writes `bytes` at `offset` of `path`.
+fn write_at(path: &std::path::Path, offset: u64, bytes: &[u8]) {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .expect("open image for writing");
+    f.seek(SeekFrom::Start(offset))
+        .and_then(|_| f.write_all(bytes))
+        .expect("write image");
+}
+
+/// The serial `routerd-tool inspect` verifies in the image, or the failure.
+fn inspected_serial(image: &std::path::Path, trust: &std::path::Path) -> Result<u64, String> {
+    let (code, out, err) = tool(&[&"inspect", &image, &"--trust", &trust, &"--json"]);
+    if code != 0 {
+        return Err(format!("inspect exited {code}: {err}"));
+    }
+    let v: serde_json::Value = serde_json::from_str(&out).map_err(|e| format!("{e}: {out}"))?;
+    v["serial"]
+        .as_u64()
+        .ok_or_else(|| format!("no serial: {out}"))
+}
+
+#[test]
+fn a_provision_cut_at_any_byte_leaves_the_last_good_config() {
+    use image_builder::{gpt, layout};
+    let scratch = Scratch::new("fp");
+    let dir = scratch.path();
+    let keys = dir.join("keys");
+    assert_eq!(tool(&[&"keygen", &"--out", &keys]).0, 0);
+    let public = std::fs::read_to_string(keys.join("owner.pub")).expect("public key");
+    let (key, trust) = (keys.join("owner.key"), keys.join("owner.pub"));
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text = std::fs::read_to_string(root.join("examples/leaf.toml")).expect("example");
+    let first = dir.join("first.toml");
+    std::fs::write(&first, text.replace(EXAMPLE_KEY, public.trim())).expect("write");
+    let second = dir.join("second.toml");
+    let changed = text
+        .replace(EXAMPLE_KEY, public.trim())
+        .replace("hold_time = 30", "hold_time = 45");
+    std::fs::write(&second, changed).expect("write");
+
+    // A disk with the product layout, the first config provisioned (serial 100).
+    let image = dir.join("disk.img");
+    {
+        let disk_bytes = layout::MIN_DISK_BYTES;
+        let mut file = std::fs::File::create(&image).expect("create image");
+        file.set_len(disk_bytes).expect("size image");
+        let plan = layout::plan(disk_bytes).expect("layout");
+        let entries = layout::entries(&plan, [7; 16]);
+        gpt::write(&mut file, disk_bytes, gpt::Guid::derived([9; 16]), &entries)
+            .expect("write GPT");
+    }
+    let provision = |config: &std::path::Path, serial: &str| {
+        tool(&[
+            &"provision",
+            &"--config",
+            &config,
+            &"--key",
+            &key,
+            &"--target",
+            &image,
+            &"--serial",
+            &serial,
+        ])
+    };
+    assert_eq!(provision(&first, "100").0, 0);
+    assert_eq!(inspected_serial(&image, &trust), Ok(100));
+
+    // The second provision, whole: find the bytes it wrote.
+    let (offset, len) = layout::find_partition(&image, layout::CONFIG_NAME)
+        .expect("read GPT")
+        .expect("config partition");
+    let len = usize::try_from(len).expect("partition fits memory");
+    let before = read_at(&image, offset, len);
+    assert_eq!(provision(&second, "200").0, 0);
+    let after = read_at(&image, offset, len);
+    assert_eq!(inspected_serial(&image, &trust), Ok(200));
+    let lo = before
+        .iter()
+        .zip(&after)
+        .position(|(a, b)| a != b)
+        .expect("the write changed something");
+    let hi = len
+        - before
+            .iter()
+            .rev()
+            .zip(after.iter().rev())
+            .position(|(a, b)| a != b)
+            .expect("the write changed something");
+    eprintln!("the second provision wrote bytes {lo}..{hi} of the config partition");
+
+    // Power cut after k of those bytes reached the disk, for every k: the rest is still
+    // the old contents (a clean cut) or garbage (a torn sector). The first config must
+    // verify for every k < all; all of them verifies the second.
+    let written = hi - lo;
+    let mut checked = 0;
+    for k in 0..written {
+        for tail in [&before[lo + k..hi], &vec![0xa5; written - k][..]] {
+            let mut torn = after[lo..lo + k].to_vec();
+            torn.extend_from_slice(tail);
+            write_at(&image, offset + lo as u64, &torn);
+            let serial = inspected_serial(&image, &trust);
+            assert_eq!(
+                serial,
+                Ok(100),
+                "cut after {k} of {written} bytes: the last good config must verify"
+            );
+            checked += 1;
+        }
+    }
+    write_at(&image, offset + lo as u64, &after[lo..hi]);
+    assert_eq!(inspected_serial(&image, &trust), Ok(200));
+    eprintln!("{checked} interrupted images checked");
 }
