@@ -86,7 +86,10 @@ fn serves_the_latest_published_snapshot() {
         ("/v1/routes?limit=1001", 400),
         ("/v1/routes?prefix=198.51.100.0/24", 503),
         ("/v1/routes", 503),
-        ("/v1/routes?prefix=10.0.0.0/8&limit=10&after=10.1.0.0/16", 503),
+        (
+            "/v1/routes?prefix=10.0.0.0/8&limit=10&after=10.1.0.0/16",
+            503,
+        ),
     ] {
         match client.get(path) {
             Err(ClientError::Status { status, .. }) if status == code => {}
