@@ -78,6 +78,19 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
+/// A workspace binary, built once per test run (a build in the middle of the scenario
+/// would wait for other cargo runs while the routers' timers go on).
+fn binary(name: &str) -> PathBuf {
+    static PATHS: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut paths = PATHS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, path)) = paths.iter().find(|(n, _)| n == name) {
+        return path.clone();
+    }
+    let path = workspace_binary(name);
+    paths.push((name.to_string(), path.clone()));
+    path
+}
+
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
@@ -142,7 +155,7 @@ impl<'a> Router<'a> {
     /// A router booted from a signed blob: an owner key pair is made, its public key
     /// trusted by `config`, and the config signed with `routerd-tool provision`.
     fn signed(scratch: &Scratch, name: &'static str, ns: &'a Netns, config: &str) -> Router<'a> {
-        let tool = workspace_binary("routerd-tool");
+        let tool = binary("routerd-tool");
         let keys = scratch.path(&format!("{name}-keys"));
         let keygen = std::process::Command::new(&tool)
             .args(["keygen", "--out", &keys.display().to_string()])
@@ -195,7 +208,7 @@ impl<'a> Router<'a> {
             self.log = self.log.with_extension(format!("log.{}", self.starts));
         }
         self.starts += 1;
-        self.proc = Some(self.ns.spawn(workspace_binary("routerd"), &refs, &self.log));
+        self.proc = Some(self.ns.spawn(binary("routerd"), &refs, &self.log));
         let up = wait_for(30, || {
             if api(self.ns, "/v1/status").is_some() {
                 return Some(true);
