@@ -1,5 +1,6 @@
-//! Graceful restart, receiving side (RFC 4724 §4.2): leaves keep forwarding while the
-//! route reflector's sessions drop and come back ("fail-static").
+//! Graceful restart, receiving side (RFC 4724 §4.2, RFC 8538 for sessions that end with
+//! a NOTIFICATION): leaves keep forwarding while the route reflector's sessions drop and
+//! come back ("fail-static").
 //!
 //! ```text
 //!              rr 10.0.0.1 (cluster 10.0.0.1, dynamic range 10.0.0.0/24)
@@ -162,23 +163,137 @@ fn end_of_rib_withdraws_what_was_not_sent_again() {
     assert_eq!(n.nodes[l1].fib_withdrawals, 0);
 }
 
+/// The NOTIFICATIONs `node` sent to `peer`, with their data.
+fn notifications_to(n: &Net, node: usize, peer: IpAddr) -> Vec<(u8, u8, Vec<u8>)> {
+    n.nodes[node]
+        .sent
+        .iter()
+        .filter_map(|(to, m)| match m {
+            Message::Notification(x) if *to == peer => Some((x.code, x.subcode, x.data.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
 #[test]
-fn session_ends_with_a_notification_withdraw_at_once() {
-    // Hold timer expiry: the NOTIFICATION is sent (and lost), so it is not graceful.
+fn hold_timer_expiry_with_the_n_bit_keeps_the_routes_stale() {
+    // RFC 8538: both sides set the N bit (the default), the RR goes silent.
+    let (mut n, rr, l1, l2) = two_leaves();
+    n.blackhole(RR_IP, leaf_addr(2), true);
+    n.advance(Duration::from_secs(95));
+    assert!(n.notifications_sent(l2).contains(&(4, 0)));
+    assert_ne!(n.state(l2, RR_IP).as_deref(), Some("Established"));
+    assert_eq!(stale(&n, l2, RR_IP), 1, "leaf1's route kept stale");
+    assert_eq!(stale(&n, rr, leaf_addr(2)), 1, "the RR keeps leaf2's route");
+    assert_eq!(
+        n.nodes[l2].fib.get(&leaf_prefix(1)),
+        Some(&vec![leaf_addr(1)])
+    );
+    assert!(n.nodes[l1].fib.contains_key(&leaf_prefix(2)));
+    assert_eq!(withdrawals(&n, &[rr, l1, l2]), vec![0, 0, 0]);
+    // The path returns: the session comes back, the routes are received again and
+    // End-of-RIB ends the stale state, without a single FIB withdrawal.
+    let before = n.updates_for(l2, RR_IP, leaf_prefix(1)).len();
+    n.blackhole(RR_IP, leaf_addr(2), false);
+    // The connection attempts made while the path was dark had their OPENs dropped:
+    // they are reset when it returns.
+    n.cut(rr, l2);
+    let back = n.time_to_established(l2, RR_IP, Duration::from_secs(60));
+    assert!(back.is_some(), "session back");
+    n.advance(Duration::from_secs(1));
+    assert_eq!(n.updates_for(l2, RR_IP, leaf_prefix(1)).len(), before + 1);
+    assert_eq!((stale(&n, l2, RR_IP), stale(&n, rr, leaf_addr(2))), (0, 0));
+    assert_eq!(
+        n.nodes[l2].fib.get(&leaf_prefix(1)),
+        Some(&vec![leaf_addr(1)])
+    );
+    assert_eq!(withdrawals(&n, &[rr, l1, l2]), vec![0, 0, 0]);
+}
+
+#[test]
+fn hold_timer_expiry_without_the_n_bit_withdraws_at_once() {
     let (mut n, rr, _l1, l2) = two_leaves();
+    // leaf2 stops setting the N bit; the session is renegotiated without it.
+    n.nodes[l2]
+        .speaker
+        .set_graceful_restart(GracefulRestartConfig {
+            notification: false,
+            ..GracefulRestartConfig::default()
+        });
+    n.cut(rr, l2);
+    assert!(
+        n.time_to_established(l2, RR_IP, Duration::from_secs(30))
+            .is_some()
+    );
+    n.advance(Duration::from_secs(1));
+    assert_eq!(stale(&n, l2, RR_IP), 0);
+    assert!(n.nodes[l2].fib.contains_key(&leaf_prefix(1)));
+    // Hold timer expiry: the NOTIFICATION is sent (and lost), so it is not graceful.
     n.blackhole(RR_IP, leaf_addr(2), true);
     n.advance(Duration::from_secs(95));
     assert!(n.notifications_sent(l2).contains(&(4, 0)));
     assert!(n.nodes[l2].fib.is_empty(), "withdrawn at hold timer expiry");
     assert_eq!(stale(&n, l2, RR_IP), 0);
-    let _ = rr;
+    assert!(!n.nodes[rr].fib.contains_key(&leaf_prefix(2)));
+}
 
-    // A NOTIFICATION received (leaf2 de-configures the RR): the RR withdraws at once.
+#[test]
+fn hard_reset_withdraws_at_once() {
+    // Peer removal with the N bit: Cease/Hard Reset carrying Cease/Peer De-configured,
+    // and the RR withdraws at once.
     let (mut n, rr, l1, l2) = two_leaves();
     n.input(l2, Input::RemovePeer(RR_IP));
+    assert_eq!(notifications_to(&n, l2, RR_IP), vec![(6, 9, vec![6, 3])]);
+    assert_eq!(stale(&n, rr, leaf_addr(2)), 0);
     assert!(!n.nodes[rr].fib.contains_key(&leaf_prefix(2)));
     assert!(!n.nodes[l1].fib.contains_key(&leaf_prefix(2)));
     assert!(n.nodes[l2].fib.is_empty());
+
+    // Without the N bit the plain Cease is sent, and it withdraws as well.
+    let (mut n, rr, l1, l2) = two_leaves();
+    n.nodes[l2]
+        .speaker
+        .set_graceful_restart(GracefulRestartConfig {
+            notification: false,
+            ..GracefulRestartConfig::default()
+        });
+    n.cut(rr, l2);
+    assert!(
+        n.time_to_established(l2, RR_IP, Duration::from_secs(30))
+            .is_some()
+    );
+    n.advance(Duration::from_secs(1));
+    n.input(l2, Input::RemovePeer(RR_IP));
+    assert_eq!(notifications_to(&n, l2, RR_IP), vec![(6, 3, vec![])]);
+    assert!(!n.nodes[rr].fib.contains_key(&leaf_prefix(2)));
+    assert!(!n.nodes[l1].fib.contains_key(&leaf_prefix(2)));
+}
+
+#[test]
+fn other_notifications_with_the_n_bit_are_graceful() {
+    // A Cease other than Hard Reset, received: the RR keeps leaf2's route stale, and a
+    // clean shutdown of leaf2 is a Hard Reset (RFC 8538 §5: Administrative Shutdown).
+    let (mut n, rr, l1, l2) = two_leaves();
+    // The RR does not take leaf2's new connection at once.
+    n.nodes[rr].listening = false;
+    let mut cfg = ibgp(RR_IP);
+    cfg.hold_time = 60;
+    n.input(l2, Input::AddPeer(cfg));
+    assert_eq!(notifications_to(&n, l2, RR_IP), vec![(6, 6, vec![])]);
+    assert_eq!(stale(&n, rr, leaf_addr(2)), 1);
+    assert!(n.nodes[l1].fib.contains_key(&leaf_prefix(2)));
+    n.nodes[rr].listening = true;
+    assert!(
+        n.time_to_established(l2, RR_IP, Duration::from_secs(30))
+            .is_some()
+    );
+    n.advance(Duration::from_secs(1));
+    assert_eq!(stale(&n, rr, leaf_addr(2)), 0);
+    assert_eq!(n.nodes[l1].fib_withdrawals, 0);
+    n.input(l2, Input::Shutdown);
+    let sent = notifications_to(&n, l2, RR_IP);
+    assert_eq!(sent.last(), Some(&(6, 9, vec![6, 2])));
+    assert!(!n.nodes[l1].fib.contains_key(&leaf_prefix(2)));
 }
 
 #[test]
@@ -192,6 +307,7 @@ fn a_peer_back_without_forwarding_state_loses_its_stale_routes_at_once() {
             restart_time: 90,
             restarting: true,
             forwarding_preserved: false,
+            notification: true,
         });
     assert!(
         n.time_to_established(l2, RR_IP, Duration::from_secs(30))
@@ -218,6 +334,7 @@ fn a_peer_back_without_forwarding_state_loses_its_stale_routes_at_once() {
         .collect();
     let first = GracefulRestart {
         restarting: false,
+        notification: true,
         restart_time: 120,
         families: vec![
             (Afi::Ipv4, Safi::Unicast, true),
@@ -226,6 +343,7 @@ fn a_peer_back_without_forwarding_state_loses_its_stale_routes_at_once() {
     };
     let again = GracefulRestart {
         restarting: true,
+        notification: true,
         restart_time: 90,
         families: vec![
             (Afi::Ipv4, Safi::Unicast, false),

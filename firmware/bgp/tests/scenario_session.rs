@@ -93,7 +93,7 @@ fn keepalives_hold_a_quiet_session_up() {
 }
 
 #[test]
-fn hold_timer_expiry_sends_notification_and_withdraws() {
+fn hold_timer_expiry_sends_notification_and_keeps_routes_stale() {
     let (mut n, a, _b) = pair(9);
     assert!(n.nodes[a].fib.contains_key(&net("203.0.113.0/24")));
     n.blackhole(ip(A), ip(B), true);
@@ -106,10 +106,12 @@ fn hold_timer_expiry_sends_notification_and_withdraws() {
         "hold timer expired sent"
     );
     assert_ne!(n.state(a, ip(B)).as_deref(), Some("Established"));
+    // Both sides set the graceful restart N bit (RFC 8538): the routes stay, stale.
     assert!(
-        n.nodes[a].fib.is_empty(),
-        "routes of the dead session withdrawn"
+        n.nodes[a].fib.contains_key(&net("203.0.113.0/24")),
+        "routes of the dead session kept stale"
     );
+    assert_eq!(n.nodes[a].speaker.peers()[0].stale, 1);
     let status = n.nodes[a].speaker.peers();
     assert_eq!(status[0].last_error.as_deref(), Some("hold timer expired"));
     // The path heals: the session and the route come back.
@@ -119,7 +121,10 @@ fn hold_timer_expiry_sends_notification_and_withdraws() {
         n.time_to_established(a, ip(B), Duration::from_secs(60))
             .is_some()
     );
+    n.advance(Duration::from_secs(1));
     assert!(n.nodes[a].fib.contains_key(&net("203.0.113.0/24")));
+    assert_eq!(n.nodes[a].speaker.peers()[0].stale, 0);
+    assert_eq!(n.nodes[a].fib_withdrawals, 0);
 }
 
 #[test]
@@ -160,7 +165,8 @@ fn removing_a_peer_sends_deconfigured_and_withdraws_its_routes() {
     let (mut n, a, b) = pair(90);
     assert!(n.nodes[a].fib.contains_key(&net("203.0.113.0/24")));
     n.input(a, Input::RemovePeer(ip(B)));
-    assert!(n.notifications_sent(a).contains(&(6, 3)));
+    // Cease/Hard Reset (RFC 8538) carrying Cease/Peer De-configured.
+    assert!(n.notifications_sent(a).contains(&(6, 9)));
     assert!(n.nodes[a].fib.is_empty());
     assert!(n.nodes[a].speaker.peers().is_empty());
     assert_eq!(n.nodes[a].speaker.loc_rib_len(), 0);

@@ -56,6 +56,7 @@ fn capability() -> impl Strategy<Value = Capability> {
             .prop_map(|(restarting, restart_time, families)| {
                 Capability::GracefulRestart(GracefulRestart {
                     restarting,
+                    notification: false,
                     restart_time,
                     families: families.into_iter().map(|((a, s), f)| (a, s, f)).collect(),
                 })

@@ -107,6 +107,7 @@ fn open_with_capabilities_golden() {
             Capability::FourOctetAs(65001),
             Capability::GracefulRestart(GracefulRestart {
                 restarting: false,
+                notification: false,
                 restart_time: 120,
                 families: vec![(Afi::Ipv4, Safi::Unicast, true)],
             }),
@@ -120,6 +121,37 @@ fn open_with_capabilities_golden() {
         &IBGP4,
         "003f 01 04 fde9 005a c0000201 22
          02 20 010400010001 010400020001 0200 41040000fde9 4006 0078 0001 0180 4902 7272",
+        Message::Open(open),
+    );
+}
+
+/// RFC 8538 §2: the N bit is 0x4 of the Restart Flags, next to the R bit (0x8).
+#[test]
+fn graceful_restart_notification_bit_golden() {
+    let open = Open {
+        version: 4,
+        my_as: 65001,
+        hold_time: 90,
+        bgp_id: Ipv4Addr::new(192, 0, 2, 1),
+        capabilities: vec![
+            Capability::GracefulRestart(GracefulRestart {
+                restarting: true,
+                notification: true,
+                restart_time: 120,
+                families: vec![(Afi::Ipv4, Safi::Unicast, true)],
+            }),
+            Capability::GracefulRestart(GracefulRestart {
+                restarting: false,
+                notification: true,
+                restart_time: 4095,
+                families: vec![],
+            }),
+        ],
+    };
+    both_directions(
+        &IBGP4,
+        "002b 01 04 fde9 005a c0000201 0e
+         02 0c 4006 c078 0001 0180 4002 4fff",
         Message::Open(open),
     );
 }

@@ -83,4 +83,7 @@ pub mod codes {
     pub const CEASE_CONFIG_CHANGE: u8 = 6;
     /// Cease: Connection Collision Resolution.
     pub const CEASE_COLLISION: u8 = 7;
+    /// Cease: Hard Reset (RFC 8538 §3): the session ends without graceful restart; the
+    /// data carries the code, subcode and data of the reason.
+    pub const CEASE_HARD_RESET: u8 = 9;
 }

@@ -23,6 +23,9 @@ pub struct GracefulRestartConfig {
     /// we advertise survived the previous restart (always true when no restart happened;
     /// a route reflector whose routes point at other routers keeps it true).
     pub forwarding_preserved: bool,
+    /// Notification bit (RFC 8538): when the peer sets it too, a session that ends with
+    /// a NOTIFICATION other than Cease/Hard Reset keeps the routes as a lost one does.
+    pub notification: bool,
 }
 
 impl Default for GracefulRestartConfig {
@@ -31,6 +34,7 @@ impl Default for GracefulRestartConfig {
             restart_time: GRACEFUL_RESTART_TIME,
             restarting: false,
             forwarding_preserved: true,
+            notification: true,
         }
     }
 }
@@ -81,6 +85,7 @@ impl LocalSide {
                 Capability::FourOctetAs(self.local_as),
                 Capability::GracefulRestart(GracefulRestart {
                     restarting: self.graceful_restart.restarting,
+                    notification: self.graceful_restart.notification,
                     restart_time: self.graceful_restart.restart_time.min(0x0fff),
                     families: vec![
                         (
@@ -122,6 +127,9 @@ pub struct Negotiated {
     /// The peer's graceful restart capability: Restart Time, Restart State and, per
     /// family, whether it is listed and its Forwarding State bit.
     pub peer_restart: PeerRestart,
+    /// Both sides set the graceful restart N bit (RFC 8538): a NOTIFICATION other than
+    /// Cease/Hard Reset ends this session the way a lost TCP connection does.
+    pub graceful_notification: bool,
     /// The session is iBGP.
     pub internal: bool,
 }
@@ -231,6 +239,8 @@ pub fn negotiate(local: &LocalSide, open: &Open) -> Result<Negotiated, Notificat
             .any(|c| matches!(c, Capability::RouteRefresh)),
         graceful_restart: gr.is_some(),
         peer_restart: gr.map(peer_restart).unwrap_or_default(),
+        graceful_notification: local.graceful_restart.notification
+            && gr.is_some_and(|g| g.notification),
         internal,
     })
 }
@@ -281,6 +291,7 @@ mod tests {
         assert_eq!(n.hold_time, 30);
         assert_eq!(n.keepalive(), Some(Duration::from_secs(10)));
         assert!(n.four_octet_as && n.ipv4 && n.ipv6 && n.route_refresh && n.graceful_restart);
+        assert!(n.graceful_notification);
         assert!(n.internal);
         assert_eq!(n.remote_id, Ipv4Addr::new(10, 0, 0, 2));
         assert_eq!(
@@ -301,11 +312,13 @@ mod tests {
                 restart_time: 9000,
                 restarting: true,
                 forwarding_preserved: false,
+                notification: false,
             },
             router_id: Ipv4Addr::new(10, 0, 0, 2),
             ..local()
         };
         let n = negotiate(&local(), &side.open()).unwrap();
+        assert!(n.graceful_restart && !n.graceful_notification);
         assert_eq!(
             n.peer_restart,
             PeerRestart {
@@ -319,7 +332,7 @@ mod tests {
         o.capabilities
             .retain(|c| !matches!(c, Capability::GracefulRestart(_)));
         let n = negotiate(&local(), &o).unwrap();
-        assert!(!n.graceful_restart);
+        assert!(!n.graceful_restart && !n.graceful_notification);
         assert_eq!(n.peer_restart, PeerRestart::default());
     }
 

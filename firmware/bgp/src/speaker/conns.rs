@@ -24,12 +24,16 @@ pub(super) struct Conn {
     /// Bytes received and not yet framed.
     pub(super) rx: Vec<u8>,
     pub(super) local: SocketAddr,
+    /// The peer sent Cease/Hard Reset (RFC 8538 §3) on this connection.
+    pub(super) hard_reset_received: bool,
 }
 
 /// Why a connection ended: decides what the peer does next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum CloseKind {
-    /// Error: idle-hold backoff.
+    /// Error, or a NOTIFICATION sent or received: idle-hold backoff. With the graceful
+    /// restart N bit negotiated, anything but Cease/Hard Reset then counts as `Lost`
+    /// (RFC 8538 §4).
     Error,
     /// TCP closed or reset without a NOTIFICATION: idle-hold backoff, and the routes of
     /// a peer that advertised graceful restart are kept stale (RFC 4724 §4.2).
@@ -48,6 +52,28 @@ pub(super) fn cease(subcode: u8) -> Notification {
         code: codes::CEASE,
         subcode,
         data: Vec::new(),
+    }
+}
+
+/// RFC 8538 §5: the Cease subcodes whose suggested behaviour is a hard reset (Maximum
+/// Number of Prefixes Reached, Administrative Shutdown, Peer De-configured); when the N
+/// bit is negotiated they are sent wrapped in Cease/Hard Reset.
+fn wants_hard_reset(n: &Notification) -> bool {
+    n.code == codes::CEASE
+        && matches!(
+            n.subcode,
+            codes::CEASE_MAX_PREFIX | codes::CEASE_ADMIN_SHUTDOWN | codes::CEASE_PEER_DECONFIGURED
+        )
+}
+
+/// Cease/Hard Reset carrying `inner` (RFC 8538 §3: its code, subcode and data).
+fn hard_reset(inner: Notification) -> Notification {
+    let mut data = vec![inner.code, inner.subcode];
+    data.extend_from_slice(&inner.data);
+    Notification {
+        code: codes::CEASE,
+        subcode: codes::CEASE_HARD_RESET,
+        data,
     }
 }
 
@@ -79,6 +105,7 @@ impl Speaker {
                 fsm,
                 rx: Vec::new(),
                 local,
+                hard_reset_received: false,
             },
         );
         self.send(id, &open);
@@ -243,8 +270,28 @@ impl Speaker {
         reason: String,
         kind: CloseKind,
     ) {
-        let Some(idx) = self.conns.get(&id).map(|c| c.peer) else {
+        let Some(conn) = self.conns.get(&id) else {
             return;
+        };
+        let idx = conn.peer;
+        let n_bit = conn
+            .fsm
+            .negotiated()
+            .is_some_and(|n| n.graceful_notification);
+        let notify = match notify {
+            Some(n) if n_bit && wants_hard_reset(&n) => Some(hard_reset(n)),
+            other => other,
+        };
+        // RFC 8538 §4: with the N bit, a NOTIFICATION other than Hard Reset, sent or
+        // received, ends the session the way a lost connection does.
+        let hard = conn.hard_reset_received
+            || notify
+                .as_ref()
+                .is_some_and(|n| n.code == codes::CEASE && n.subcode == codes::CEASE_HARD_RESET);
+        let kind = if kind == CloseKind::Error && n_bit && !hard {
+            CloseKind::Lost
+        } else {
+            kind
         };
         if let Some(n) = notify {
             self.send(id, &Message::Notification(n.clone()));

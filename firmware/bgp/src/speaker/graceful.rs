@@ -1,10 +1,14 @@
-//! Graceful restart, receiving side (RFC 4724 §4.2), and the capability we advertise.
+//! Graceful restart, receiving side (RFC 4724 §4.2, RFC 8538), and the capability we
+//! advertise.
 //!
 //! When the Established session of a peer that advertised graceful restart ends without
 //! a NOTIFICATION (TCP closed or reset: [`CloseKind::Lost`]), its routes of every family
 //! listed in its capability stay in Adj-RIB-In, Loc-RIB and the FIB, marked stale, for
-//! the restart time it advertised. A session that ends with a NOTIFICATION, sent or
-//! received (hold timer expiry included, RFC 4724 predates RFC 8538), withdraws at once.
+//! the restart time it advertised. When both sides set the N bit (RFC 8538), a session
+//! that ends with a NOTIFICATION sent or received (hold timer expiry included) is treated
+//! the same way, unless it is Cease/Hard Reset; we send Hard Reset instead of Cease
+//! Maximum Number of Prefixes, Administrative Shutdown and Peer De-configured (§5).
+//! Without the N bit, a session that ends with a NOTIFICATION withdraws at once.
 //!
 //! When the session is back: families the new OPEN no longer lists, or lists without the
 //! Forwarding State bit, lose their stale routes at once; routes received again replace

@@ -97,6 +97,11 @@ impl Speaker {
                 }
                 Ok(msg) => {
                     if let Message::Notification(n) = &msg {
+                        let hard = n.code == codes::CEASE && n.subcode == codes::CEASE_HARD_RESET;
+                        if let Some(c) = self.conns.get_mut(&id) {
+                            c.hard_reset_received |= hard;
+                        }
+                        let Some(c) = self.conns.get(&id) else { return };
                         let peer = self.peer(c.peer).config.remote;
                         self.event(Event::Notification {
                             peer,

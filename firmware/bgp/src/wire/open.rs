@@ -26,6 +26,8 @@ const CAP_GRACEFUL_RESTART: u8 = 64;
 const CAP_FOUR_OCTET_AS: u8 = 65;
 
 const GR_RESTART_STATE: u16 = 0x8000;
+/// RFC 8538 §2: the N bit, 0x4 in the four Restart Flags.
+const GR_NOTIFICATION: u16 = 0x4000;
 const GR_TIME_MASK: u16 = 0x0fff;
 const GR_FORWARDING_STATE: u8 = 0x80;
 
@@ -145,6 +147,7 @@ fn parse_capability(code: u8, value: &[u8]) -> Capability {
             let head = u16::from_be_bytes([*hi, *lo]);
             Capability::GracefulRestart(GracefulRestart {
                 restarting: head & GR_RESTART_STATE != 0,
+                notification: head & GR_NOTIFICATION != 0,
                 restart_time: head & GR_TIME_MASK,
                 families: families
                     .chunks_exact(4)
@@ -183,6 +186,9 @@ fn emit_capability(cap: &Capability, out: &mut Vec<u8>) {
             let mut head = gr.restart_time & GR_TIME_MASK;
             if gr.restarting {
                 head |= GR_RESTART_STATE;
+            }
+            if gr.notification {
+                head |= GR_NOTIFICATION;
             }
             out.extend_from_slice(&head.to_be_bytes());
             for (afi, safi, forwarding) in families {

@@ -93,11 +93,14 @@ pub enum Capability {
     },
 }
 
-/// Graceful restart capability value (RFC 4724 §3).
+/// Graceful restart capability value (RFC 4724 §3, N bit from RFC 8538 §2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GracefulRestart {
     /// Restart State bit: the sender has restarted.
     pub restarting: bool,
+    /// Notification bit (RFC 8538): the sender applies graceful restart to sessions
+    /// that end with a NOTIFICATION other than Cease/Hard Reset.
+    pub notification: bool,
     /// Restart time in seconds (12 bits).
     pub restart_time: u16,
     /// Families with their Forwarding State bit.

@@ -166,13 +166,14 @@ fn capability() -> impl Strategy<Value = Capability> {
         Just(Capability::RouteRefresh),
         any::<u32>().prop_map(Capability::FourOctetAs),
         (
-            any::<bool>(),
+            (any::<bool>(), any::<bool>()),
             0u16..4096,
             vec((family, any::<bool>()), 0..4)
         )
-            .prop_map(|(restarting, restart_time, families)| {
+            .prop_map(|((restarting, notification), restart_time, families)| {
                 Capability::GracefulRestart(GracefulRestart {
                     restarting,
+                    notification,
                     restart_time,
                     families: families.into_iter().map(|((a, s), f)| (a, s, f)).collect(),
                 })
