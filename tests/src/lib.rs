@@ -12,8 +12,8 @@
 
 pub mod faults;
 pub mod netns;
-pub mod qemu;
 pub mod peers;
+pub mod qemu;
 
 /// True when the tests can create network namespaces (root with `ip` available).
 /// System tests call [`require_root`] instead of silently passing.
@@ -46,10 +46,15 @@ pub fn workspace_binary(name: &str) -> std::path::PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
-    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
     let path = target.join(profile).join(name);
     let mut cmd = std::process::Command::new(env!("CARGO"));
-    cmd.current_dir(&root).args(["build", "--quiet", "--bin", name]);
+    cmd.current_dir(&root)
+        .args(["build", "--quiet", "--bin", name]);
     if profile == "release" {
         cmd.arg("--release");
     }

@@ -165,22 +165,15 @@ fn config(spec: &Spec, table: u32) -> String {
         Role::Rr { range } => format!(
             "{}[bgp]\nlisten_addresses = [\"{addr}\"]\nkernel_table = {table}\n\n\
              [[bgp.dynamic]]\nprefix = \"{range}\"\nmax_peers = 64\n\
-             template = {{ remote_as = {asn}, rr_client = true }}\n\n\
-             [sam.rr]\nlisten_address = \"{addr}\"\ntunnel_address = \"{addr}\"\n\n\
-             [[sam.rr.policies]]\nname = \"default\"\ntunnel_prefix = \"{range}\"\n\
-             client_prefixes = [\"198.18.0.0/15\"]\njoin_tokens = [\"interop-test-token-0001\"]\n\
-             claim_ttl_secs = 3600\nmax_leaves = 64\n",
+             template = {{ remote_as = {asn}, rr_client = true }}\n",
             node("rr")
         ),
         Role::Leaf { rr, announce } => {
             let owned: Vec<String> = announce.iter().map(|p| format!("\"{p}\"")).collect();
             format!(
-                "{}[bgp]\nkernel_table = {table}\n\n[[bgp.peers]]\naddress = \"{rr}\"\nremote_as = {asn}\n\n\
-                 [sam.leaf]\nrr = [{{ enrollment = \"{rr}:4179\" }}]\njoin_token = \"interop-test-token-0001\"\n\
-                 leaf_id = \"leaf-{}\"\npolicy = \"default\"\n\n[sam.leaf.claim]\ntunnel_address = \"{addr}\"\n\
-                 owned = [{}]\nunderlay_endpoint = \"{addr}\"\n",
+                "{}[bgp]\nkernel_table = {table}\nnetworks = [{}]\n\n\
+                 [[bgp.peers]]\naddress = \"{rr}\"\nremote_as = {asn}\n",
                 node("leaf"),
-                addr.octets()[3],
                 owned.join(", ")
             )
         }

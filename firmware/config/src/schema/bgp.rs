@@ -56,6 +56,10 @@ pub struct Bgp {
     /// Named route policies referenced by peers and templates.
     #[serde(default)]
     pub policies: Vec<Policy>,
+    /// Prefixes this router originates into BGP (plain BGP; a SAM leaf announces its
+    /// claim's /32s on top of these).
+    #[serde(default)]
+    pub networks: Vec<IpNet>,
 }
 
 impl Default for Bgp {
@@ -70,6 +74,7 @@ impl Default for Bgp {
             peers: Vec::new(),
             dynamic: Vec::new(),
             policies: Vec::new(),
+            networks: Vec::new(),
         }
     }
 }

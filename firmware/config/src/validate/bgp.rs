@@ -62,6 +62,33 @@ pub(super) fn check(config: &Config, checks: &mut Checks) {
     policies(config, checks);
     peers(config, checks);
     dynamic(config, checks);
+    networks(config, checks);
+}
+
+/// Most prefixes one router originates from `bgp.networks`.
+pub(crate) const MAX_NETWORKS: usize = 1024;
+
+fn networks(config: &Config, checks: &mut Checks) {
+    let networks = &config.bgp.networks;
+    checks.at_most("bgp.networks", networks, MAX_NETWORKS);
+    let mut seen = HashSet::new();
+    for (i, net) in networks.iter().enumerate() {
+        let path = format!("bgp.networks[{i}]");
+        if net.trunc() != *net {
+            checks.fail(
+                &path,
+                format!("`{net}` has host bits set"),
+                format!("write the network address: `{}`", net.trunc()),
+            );
+        }
+        if !seen.insert(*net) {
+            checks.fail(
+                &path,
+                format!("`{net}` is listed twice"),
+                "list each prefix once",
+            );
+        }
+    }
 }
 
 fn policy_ref(config: &Config, checks: &mut Checks, path: String, name: &Option<Name>) {

@@ -1,5 +1,5 @@
-//! Rules for SAM: a leaf has exactly `[sam.leaf]`, an RR exactly `[sam.rr]` with no
-//! static claims; tokens are long enough; addresses sit inside their prefixes.
+//! Rules for SAM: a leaf may have `[sam.leaf]` and never `[sam.rr]`, an RR may have
+//! `[sam.rr]` and never static claims (without them each is a plain BGP router); tokens are long enough; addresses sit inside their prefixes.
 
 use std::collections::HashSet;
 
@@ -23,9 +23,9 @@ pub(super) fn check(config: &Config, checks: &mut Checks) {
                     "remove `[sam.rr]` or set `node.mode = \"rr\"`",
                 );
             }
-            match &config.sam.leaf {
-                Some(leaf) => check_leaf(config, leaf, checks),
-                None => checks.fail("sam.leaf", "a leaf needs its enrollment settings", "add `[sam.leaf]` with `rr`, `join_token`, `leaf_id`, `policy` and `[sam.leaf.claim]`"),
+            // Without `[sam.leaf]` the leaf is a plain BGP router.
+            if let Some(leaf) = &config.sam.leaf {
+                check_leaf(config, leaf, checks);
             }
         }
         Mode::Rr => {
@@ -36,9 +36,9 @@ pub(super) fn check(config: &Config, checks: &mut Checks) {
                     "remove `[sam.leaf]`; leaves enroll at run time",
                 );
             }
-            match &config.sam.rr {
-                Some(rr) => check_rr(config, rr, checks),
-                None => checks.fail("sam.rr", "an RR needs its enrollment service", "add `[sam.rr]` with `listen_address`, `tunnel_address` and `[[sam.rr.policies]]`"),
+            // Without `[sam.rr]` the RR is a plain BGP route reflector.
+            if let Some(rr) = &config.sam.rr {
+                check_rr(config, rr, checks);
             }
         }
     }

@@ -139,12 +139,12 @@ pub(super) fn map(
             .iter()
             .chain(ranges.iter().map(|r| &r.template))
             .any(|p| p.rr_client);
-    let announce = config
-        .sam
-        .leaf
-        .as_ref()
-        .map(|l| l.claim.owned.iter().map(|&n| IpNet::V4(n)).collect())
-        .unwrap_or_default();
+    let mut announce: Vec<IpNet> = bgp.networks.clone();
+    if let Some(leaf) = &config.sam.leaf {
+        announce.extend(leaf.claim.owned.iter().map(|&n| IpNet::V4(n)));
+    }
+    announce.sort();
+    announce.dedup();
     let api = match &config.api {
         Some(api) if !api.bind.is_empty() => Some(ApiSettings {
             binds: api.bind.clone(),
