@@ -12,10 +12,10 @@ use super::netns::DemoError;
 use super::persisted::{self, EnrollmentState};
 use super::plan::{HOLD_TIME_SECS, SITES, Secrets};
 
-/// Whether F1 (leaves keep their routes while the RR is down) decides the result. It is
-/// reported only until routerd keeps routes through a lost session (BGP graceful restart
-/// wired into the daemon); then this becomes `true`.
-const FAIL_STATIC_GATES: bool = false;
+/// Whether F1 (leaves keep their routes while the RR is down) decides the result. It
+/// does: BGP graceful restart with the RFC 8538 N bit keeps a leaf's routes through a
+/// session that ends by hold timer expiry.
+const FAIL_STATIC_GATES: bool = true;
 
 /// Assertion 6 from a matrix.
 fn matrix_assertion(id: &str, m: &Matrix) -> Assertion {
