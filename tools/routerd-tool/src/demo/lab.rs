@@ -61,6 +61,21 @@ impl Owned {
     }
 }
 
+/// Set by the cleanup watcher when SIGINT or SIGTERM arrived: steps that fail because
+/// the watcher is removing the lab are not errors of the run, and the exit status is 130.
+pub(crate) static INTERRUPTED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Blocks the calling thread for good when the run was interrupted, so the watcher
+/// thread finishes its cleanup and exits with status 130.
+pub(crate) fn yield_to_interrupt() {
+    if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        loop {
+            std::thread::park();
+        }
+    }
+}
+
 /// The namespaces and processes of one demo run.
 #[derive(Debug)]
 pub(crate) struct Lab {
@@ -80,6 +95,7 @@ impl Lab {
         let watched = Arc::clone(&owned);
         std::thread::spawn(move || {
             if wait_for_signal() {
+                INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
                 eprintln!("interrupted: removing the demo's namespaces and processes");
                 lock(&watched).remove_all();
                 std::process::exit(130);

@@ -151,6 +151,7 @@ pub(crate) fn run(args: Args) -> i32 {
     };
     match netns::run(&settings, &progress) {
         Ok(outcome) => {
+            lab::yield_to_interrupt();
             let code = if outcome.all_pass() { 0 } else { 1 };
             report::finish(&outcome, flavour, &progress, args.json);
             if args.keep {
@@ -159,6 +160,7 @@ pub(crate) fn run(args: Args) -> i32 {
             code
         }
         Err(e) => {
+            lab::yield_to_interrupt();
             eprintln!("error: {e}");
             2
         }
