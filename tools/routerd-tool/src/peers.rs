@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use api::PeerList;
 
-use crate::status::{ApiArgs, connect, exit_code};
+use crate::status::{ApiArgs, show};
 
 /// Arguments.
 #[derive(clap::Args)]
@@ -22,24 +22,7 @@ pub(crate) struct Args {
 
 /// Runs the command; returns the exit code.
 pub(crate) fn run(args: Args) -> i32 {
-    let client = match connect(&args.api) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    match client.peers() {
-        Ok(list) if args.json => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&list).unwrap_or_default()
-            );
-            0
-        }
-        Ok(list) => {
-            print!("{}", render_table(&list));
-            0
-        }
-        Err(e) => exit_code(&e),
-    }
+    show(&args.api, args.json, |c| c.peers(), render_table)
 }
 
 /// The human table: one line per peer.

@@ -55,6 +55,31 @@ pub(crate) fn exit_code(error: &ClientError) -> i32 {
     }
 }
 
+/// Fetches one document with `fetch` and prints it: the API's JSON with `json`, else
+/// `render(&document)`. Returns the exit code (0 printed, 1 or 2 as [`exit_code`]).
+pub(crate) fn show<T: serde::Serialize>(
+    api: &ApiArgs,
+    json: bool,
+    fetch: impl FnOnce(&Client) -> Result<T, ClientError>,
+    render: impl FnOnce(&T) -> String,
+) -> i32 {
+    let client = match connect(api) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match fetch(&client) {
+        Ok(doc) if json => {
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            0
+        }
+        Ok(doc) => {
+            print!("{}", render(&doc));
+            0
+        }
+        Err(e) => exit_code(&e),
+    }
+}
+
 /// Runs the command; returns the exit code.
 pub(crate) fn run(args: Args) -> i32 {
     let client = match connect(&args.api) {
