@@ -292,3 +292,36 @@ pub fn wait_for<T>(secs: u64, mut check: impl FnMut() -> Option<T>) -> Option<T>
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// Routes with protocol `bgp` in `table` of namespace `ns`, as sorted
+/// `(prefix, gateway)` pairs; host routes are written with `/32`. Empty when `ip` fails.
+pub fn kernel_bgp_routes(ns: &str, table: u32) -> Vec<(String, String)> {
+    let table = table.to_string();
+    let out = Command::new("ip")
+        .args([
+            "-n", ns, "-j", "route", "show", "table", &table, "proto", "bgp",
+        ])
+        .output();
+    let doc: serde_json::Value = out
+        .ok()
+        .and_then(|o| serde_json::from_slice(&o.stdout).ok())
+        .unwrap_or(serde_json::Value::Null);
+    let mut routes: Vec<(String, String)> = doc
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| {
+                    let dst = r["dst"].as_str()?;
+                    let dst = if dst.contains('/') {
+                        dst.to_string()
+                    } else {
+                        format!("{dst}/32")
+                    };
+                    Some((dst, r["gateway"].as_str().unwrap_or("").to_string()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    routes.sort();
+    routes
+}

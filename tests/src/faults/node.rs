@@ -131,34 +131,7 @@ impl Node {
 
     /// Routes with protocol `bgp` in its kernel table, as sorted `(prefix, gateway)`.
     pub fn kernel_routes(&self) -> Vec<(String, String)> {
-        let table = TABLE.to_string();
-        let out = std::process::Command::new("ip")
-            .args([
-                "-n", &self.ns, "-j", "route", "show", "table", &table, "proto", "bgp",
-            ])
-            .output();
-        let doc: Value = out
-            .ok()
-            .and_then(|o| serde_json::from_slice(&o.stdout).ok())
-            .unwrap_or(Value::Null);
-        let mut routes: Vec<(String, String)> = doc
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|r| {
-                        let dst = r["dst"].as_str()?;
-                        let dst = if dst.contains('/') {
-                            dst.to_string()
-                        } else {
-                            format!("{dst}/32")
-                        };
-                        Some((dst, r["gateway"].as_str().unwrap_or("").to_string()))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        routes.sort();
-        routes
+        crate::netns::kernel_bgp_routes(&self.ns, TABLE)
     }
 
     /// `routerd-tool peers --json` in the namespace; `None` when the API did not answer.
