@@ -8,10 +8,11 @@
 //!    refusal is immediate rather than an automatic revert). On success it returns the
 //!    new [`RouterConfig`]; the daemon applies [`changes`] to the speaker and the push
 //!    waits for its confirm until the deadline (`try_revert_secs` of the new config).
-//! 2. [`ConfigPush::confirm`] writes the blob to the [`ConfigStore`] (atomically: a
-//!    temporary file renamed over the old one) with the applied-serial record
-//!    ([`config::serial_record`]); the pushed config becomes the trust base of the next
-//!    push. Nothing is written before a confirm.
+//! 2. [`ConfigPush::confirm`] writes the blob to the [`ConfigStore`] (a blob file replaced
+//!    atomically, or the older slot of the image's config partition) and then the
+//!    applied-serial record ([`config::serial_record`]); the pushed config becomes the
+//!    trust base of the next push. Nothing is written before a confirm; a failed write
+//!    leaves the trial running (confirm again, or let it revert).
 //! 3. Without a confirm, [`ConfigPush::due_revert`] (polled by the daemon) returns the
 //!    previous [`RouterConfig`] once the deadline passed; the daemon applies [`changes`]
 //!    back to it.
@@ -22,8 +23,10 @@
 //! kernel table, SAM, the API's binds and credentials, removed dynamic ranges) are listed
 //! in the answer and take effect at the next start of a confirmed config.
 
+mod store;
+
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use api::config_push::{ConfigTrial, Confirmed, PushAccepted, PushRefused};
@@ -33,51 +36,10 @@ use config::{Config, Verified};
 
 use crate::router_config::{RouterConfig, from_verified};
 
+pub(crate) use store::ConfigStore;
+
 /// Revert delay when the pushed config has no `[api]` section.
 const DEFAULT_TRY_REVERT: Duration = Duration::from_secs(120);
-
-/// Where confirmed configs are kept: the blob file the router starts from, and the
-/// applied-serial record beside it (`<blob>.applied-serial`).
-#[derive(Debug, Clone)]
-pub(crate) struct ConfigStore {
-    /// The blob file (`routerd run --config-blob FILE`).
-    pub(crate) blob: PathBuf,
-}
-
-impl ConfigStore {
-    /// Path of the applied-serial record.
-    pub(crate) fn serial_record(&self) -> PathBuf {
-        let mut name = self.blob.as_os_str().to_owned();
-        name.push(".applied-serial");
-        PathBuf::from(name)
-    }
-
-    /// Writes `blob` and the serial record; returns the paths written.
-    fn write(&self, blob: &[u8], serial: u64) -> std::io::Result<Vec<String>> {
-        write_atomically(&self.blob, blob)?;
-        let record = self.serial_record();
-        write_atomically(&record, &config::serial_record::encode(serial))?;
-        Ok(vec![
-            self.blob.display().to_string(),
-            record.display().to_string(),
-        ])
-    }
-}
-
-/// Writes `bytes` to `path` through a temporary file renamed over it (a crash leaves
-/// either the old or the new file, never a mix).
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    {
-        use std::io::Write as _;
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)
-}
 
 /// What a push needs of the running config.
 #[derive(Debug, Clone)]
@@ -88,6 +50,31 @@ pub(crate) struct PushContext {
     pub(crate) board: String,
     /// Where a confirmed config is written.
     pub(crate) store: ConfigStore,
+}
+
+impl PushContext {
+    /// Push support for a router booted from its config partition (an image): a confirmed
+    /// config goes into the older slot of `device`, its serial into `serial_record` on
+    /// the state partition.
+    #[allow(
+        dead_code,
+        reason = "called by the image's init when it starts the daemon"
+    )]
+    pub(crate) fn for_partition(
+        current: Verified<Config>,
+        board: String,
+        device: PathBuf,
+        serial_record: PathBuf,
+    ) -> PushContext {
+        PushContext {
+            current,
+            board,
+            store: ConfigStore::Partition {
+                device,
+                serial_record,
+            },
+        }
+    }
 }
 
 /// A pushed config waiting for its confirm.
@@ -347,6 +334,9 @@ pub(crate) fn changes(
 }
 
 #[cfg(test)]
+mod partition_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -359,21 +349,5 @@ mod tests {
         assert!(!binds_cover(&["[::]:7179".parse().unwrap()], addr));
         assert!(!binds_cover(&["192.0.2.9:7179".parse().unwrap()], addr));
         assert!(!binds_cover(&[], addr));
-    }
-
-    #[test]
-    fn the_store_writes_the_blob_and_the_serial_record() {
-        let dir = std::env::temp_dir().join(format!("rdpush{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let store = ConfigStore {
-            blob: dir.join("router.blob"),
-        };
-        std::fs::write(&store.blob, b"old").unwrap();
-        let written = store.write(b"new blob", 42).unwrap();
-        assert_eq!(written.len(), 2);
-        assert_eq!(std::fs::read(&store.blob).unwrap(), b"new blob");
-        let record = std::fs::read(store.serial_record()).unwrap();
-        assert_eq!(config::serial_record::decode(&record), Ok(42));
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

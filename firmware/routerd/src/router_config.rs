@@ -170,7 +170,7 @@ pub(crate) fn load_config(source: &ConfigSource) -> Result<RouterConfig, LoadErr
             };
             // The applied-serial record a confirmed push leaves beside the blob is the
             // rollback floor; without one (never pushed) any serial is accepted.
-            let store = crate::config_push::ConfigStore { blob: blob.clone() };
+            let store = crate::config_push::ConfigStore::BlobFile { blob: blob.clone() };
             let last_serial = std::fs::read(store.serial_record())
                 .ok()
                 .and_then(|record| config::serial_record::decode(&record).ok())
