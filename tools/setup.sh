@@ -14,8 +14,10 @@ packages=(
   bird2 frr gobgpd exabgp
   # namespaces, NAT, probes
   iproute2 iputils-ping nftables conntrack netcat-openbsd jq procps
+  # DHCPv4 server for the interface tests
+  dnsmasq-base
   # image builder and guests
-  kmod mtools dosfstools syslinux syslinux-common systemd-boot-efi binutils
+  kmod mtools dosfstools e2fsprogs syslinux syslinux-common systemd-boot-efi binutils
   ovmf qemu-efi-aarch64 cpio
   # cross builds
   musl-tools gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu

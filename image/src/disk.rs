@@ -1,15 +1,18 @@
 //! Disk assembly without root or loop devices: GPT by code, the ESP formatted in place with
 //! `mkfs.vfat --offset` and filled with `mcopy -i IMG@@OFFSET` (dosfstools, mtools), the
-//! legacy BIOS path with `syslinux --offset` plus `gptmbr.bin` (x86 only), and the config
-//! partition written directly.
+//! legacy BIOS path with `syslinux --offset` plus `gptmbr.bin` (x86 only), the config
+//! partition written directly, and the state partition formatted as an empty ext4 file
+//! system in place with `mke2fs -E offset=` (e2fsprogs), which init mounts at
+//! [`crate::layout::STATE_MOUNT`].
 //!
 //! Boot paths, sharing one kernel and one initramfs on the ESP:
 //! - UEFI: systemd-boot as `\EFI\BOOT\BOOTX64.EFI` / `BOOTAA64.EFI` with a type #1 entry
 //!   (`loader/entries/routerd.conf`) that loads `\vmlinuz` (EFI stub) and `\initrd.img`.
 //! - BIOS: `gptmbr.bin` -> the legacy-BIOS-bootable ESP -> syslinux -> `/syslinux.cfg`.
 //!
-//! Reproducibility: `mkfs.vfat --invariant` with a volume id from the seed, and
-//! `SOURCE_DATE_EPOCH` for every timestamp mtools writes (syslinux calls mtools too).
+//! Reproducibility: `mkfs.vfat --invariant` with a volume id from the seed,
+//! `SOURCE_DATE_EPOCH` for every timestamp mtools writes (syslinux calls mtools too), and
+//! for ext4 a UUID and directory hash seed from the seed plus `E2FSPROGS_FAKE_TIME`.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
@@ -18,7 +21,7 @@ use std::process::Command;
 
 use crate::gpt::{self, Guid};
 use crate::kernel::{KernelError, run};
-use crate::layout::{self, CONFIG_NAME, ESP_NAME, Placed};
+use crate::layout::{self, CONFIG_NAME, ESP_NAME, Placed, STATE_NAME};
 
 /// Where syslinux's GPT-aware MBR boot code lives on Debian.
 pub const GPTMBR_PATH: &str = "/usr/lib/syslinux/mbr/gptmbr.bin";
@@ -78,8 +81,10 @@ pub fn assemble(image: &Path, inputs: &DiskInputs) -> Result<Vec<Placed>, DiskEr
     };
     let plan = layout::plan(inputs.disk_bytes)?;
     let part = |name: &str| plan.iter().find(|p| p.name == name).cloned();
-    let (Some(esp), Some(config)) = (part(ESP_NAME), part(CONFIG_NAME)) else {
-        unreachable!("layout::plan always places the ESP and the config partition");
+    let (Some(esp), Some(config), Some(state)) =
+        (part(ESP_NAME), part(CONFIG_NAME), part(STATE_NAME))
+    else {
+        unreachable!("layout::plan always places the ESP, the config and the state partition");
     };
 
     let _ = std::fs::remove_file(image);
@@ -115,7 +120,28 @@ pub fn assemble(image: &Path, inputs: &DiskInputs) -> Result<Vec<Placed>, DiskEr
     drop(file);
 
     write_esp(image, &esp, inputs)?;
+    write_state(image, &state, inputs)?;
     Ok(plan)
+}
+
+/// Formats the state partition as an empty ext4 file system labelled like the partition.
+fn write_state(image: &Path, state: &Placed, inputs: &DiskInputs) -> Result<(), DiskError> {
+    let mut uuid = [0u8; 16];
+    uuid.copy_from_slice(&inputs.seed[8..24]);
+    let uuid = Guid::derived(uuid).to_string().to_ascii_lowercase();
+    run(Command::new("mke2fs")
+        .env("E2FSPROGS_FAKE_TIME", inputs.source_date_epoch.to_string())
+        .args([
+            "-q", "-F", "-t", "ext4", "-b", "4096", "-L", STATE_NAME, "-U", &uuid,
+        ])
+        .arg("-E")
+        .arg(format!(
+            "offset={},hash_seed={uuid},root_owner=0:0,lazy_itable_init=0,nodiscard",
+            state.offset
+        ))
+        .arg(image)
+        .arg(format!("{}k", state.len / 1024)))?;
+    Ok(())
 }
 
 fn write_esp(image: &Path, esp: &Placed, inputs: &DiskInputs) -> Result<(), DiskError> {

@@ -6,7 +6,7 @@
 //! LBA 1..33    primary GPT
 //! 1 MiB        routerd-esp     64 MiB  FAT, EFI system partition + syslinux (legacy BIOS bootable)
 //! 65 MiB       routerd-config   1 MiB  signed config, two slots (A at +0, B at +512 KiB)
-//! 66 MiB       routerd-state   rest    persistent records (raw region)
+//! 66 MiB       routerd-state   rest    ext4: persistent records (enrollment, applied serial)
 //! end-33..end  backup GPT
 //! ```
 //!
@@ -36,6 +36,12 @@ pub const ESP_BYTES: u64 = 64 * MIB;
 pub const CONFIG_BYTES: u64 = MIB;
 /// Size of one config slot; slot A starts at offset 0 of the config partition, slot B here.
 pub const CONFIG_SLOT_BYTES: u64 = CONFIG_BYTES / 2;
+/// Where init mounts the state partition's file system (and where, on images, the SAM
+/// state and the applied-serial record live).
+pub const STATE_MOUNT: &str = "/var/lib/routerd";
+/// The last applied config serial (`config::serial_record`) inside [`STATE_MOUNT`].
+pub const APPLIED_SERIAL_FILE: &str = "config.serial";
+
 /// Smallest state partition the builder accepts.
 pub const STATE_MIN_BYTES: u64 = 8 * MIB;
 

@@ -53,6 +53,9 @@ pub struct GuestSpec {
     pub memory_mib: u32,
     /// Extra QEMU arguments (netdevs...).
     pub extra: Vec<String>,
+    /// Network namespace to run QEMU in (`ip netns exec`), so that `-netdev tap` devices
+    /// are the namespace's own; `None`: the caller's namespace.
+    pub netns: Option<String>,
 }
 
 /// A running guest. Dropping it kills QEMU by PID and removes its scratch files.
@@ -77,7 +80,15 @@ impl Guest {
             Arch::X86_64 => ("qemu-system-x86_64", &["-M", "q35"]),
             Arch::Aarch64 => ("qemu-system-aarch64", &["-M", "virt", "-cpu", "cortex-a57"]),
         };
-        let mut cmd = Command::new(binary);
+        let mut cmd = match &spec.netns {
+            // `ip netns exec` execs QEMU in place, so the child's PID is QEMU's.
+            Some(ns) => {
+                let mut cmd = Command::new("ip");
+                cmd.args(["netns", "exec", ns, binary]);
+                cmd
+            }
+            None => Command::new(binary),
+        };
         cmd.args(machine)
             .args([
                 "-accel",

@@ -175,6 +175,7 @@ fn x86_direct(dir: &Path, disk: Option<PathBuf>, extra_append: &str) -> GuestSpe
         disk,
         memory_mib: 256,
         extra: Vec::new(),
+        netns: None,
     }
 }
 
@@ -351,6 +352,7 @@ fn the_same_disk_boots_through_uefi_and_through_legacy_bios() {
             disk: Some(disk.clone()),
             memory_mib: 256,
             extra: Vec::new(),
+            netns: None,
         };
         let mut guest = Guest::start(&spec).unwrap();
         let t = guest.wait_for(INIT_MARKER, BOOT_TIMEOUT).unwrap();
@@ -428,6 +430,7 @@ fn generic_aarch64_boots_under_qemu_virt() {
         disk: Some(disk_of(&dir, "generic-aarch64")),
         memory_mib: 512,
         extra: Vec::new(),
+        netns: None,
     };
     let mut guest = Guest::start(&spec).unwrap();
     let t = guest.wait_for(INIT_MARKER, BOOT_TIMEOUT).unwrap();
@@ -454,4 +457,113 @@ fn generic_aarch64_boots_under_qemu_virt() {
     let mut guest = Guest::start(&spec).unwrap();
     let t = guest.wait_for(INIT_MARKER, BOOT_TIMEOUT).unwrap();
     eprintln!("aarch64 uefi boot to init marker: {t:?}");
+}
+
+/// A plain BGP leaf (no SAM) for the guest: its underlay NIC matched by MAC and renamed,
+/// a static address, one iBGP peer (BIRD in the test namespace) and one originated prefix.
+fn bgp_leaf_blob(serial: u64) -> Vec<u8> {
+    let (key, public) = owner_key();
+    let text = format!(
+        r#"trusted_keys = ["{public}"]
+
+[node]
+name = "guest-leaf"
+mode = "leaf"
+router_id = "192.0.2.2"
+asn = 65000
+board = "pve-x86_64"
+
+[[interfaces]]
+name = "wan0"
+mac = "52:54:00:12:34:02"
+role = "underlay"
+addresses = ["192.0.2.2/24"]
+
+[bgp]
+listen_addresses = ["192.0.2.2"]
+hold_time = 90
+networks = ["198.51.100.0/24"]
+
+[[bgp.peers]]
+address = "192.0.2.1"
+remote_as = 65000
+"#
+    );
+    let config = config::load_toml(&text, "guest-leaf.toml").expect("guest config is valid");
+    config::sign(&config, &key, serial).expect("sign")
+}
+
+/// The full path of a boot: config partition -> verified config -> interfaces -> BGP
+/// Established with BIRD on a tap in a test namespace -> the route arrives at BIRD -> the
+/// power button closes the session with a Cease (BIRD drops it at once, long before its
+/// 90 s hold time) -> power-off. Also: the state partition mounts and records the serial.
+#[test]
+fn a_guest_router_reaches_established_with_bird_and_leaves_with_a_cease() {
+    use system_tests::netns::Netns;
+    use system_tests::peers::{BgpDaemon, Bird, Role, Scratch, Spec};
+    if !system_tests::require_root() {
+        return;
+    }
+    let (dir, _) = build_image("pve-x86_64", "bgp-leaf", Some(&bgp_leaf_blob(3)));
+    let lab = Netns::new("imgbgp");
+    lab.ip(&["tuntap", "add", "dev", "tapg", "mode", "tap"]);
+    lab.addr("tapg", "192.0.2.1/24");
+    let scratch = Scratch::new("imgbgp");
+    let bird = Bird::start(
+        &lab,
+        scratch.dir("bird"),
+        &Spec {
+            addr: "192.0.2.1".parse().unwrap(),
+            asn: 65000,
+            role: Role::Rr {
+                range: "192.0.2.0/24".into(),
+            },
+        },
+    );
+    let _vm = vm_lock();
+    let mut spec = x86_direct(&dir, Some(disk_of(&dir, "pve-x86_64")), "");
+    spec.extra = [
+        "-netdev",
+        "tap,id=n0,ifname=tapg,script=no,downscript=no",
+        "-device",
+        "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:02",
+    ]
+    .map(String::from)
+    .to_vec();
+    spec.netns = Some(lab.name().to_string());
+    let mut guest = Guest::start(&spec).unwrap();
+    guest
+        .wait_for(
+            "routerd: state partition /dev/vda3 mounted at /var/lib/routerd",
+            BOOT_TIMEOUT,
+        )
+        .unwrap();
+    guest
+        .wait_for("routerd: router starting mode=leaf serial=3", BOOT_TIMEOUT)
+        .unwrap();
+    let established = guest.wait_for("state=Established", BOOT_TIMEOUT).unwrap();
+    eprintln!("guest boot (QEMU start) to BGP Established: {established:?}");
+    let arrived = system_tests::netns::wait_for(60, || {
+        bird.routes()
+            .into_iter()
+            .find(|r| r.prefix == "198.51.100.0/24")
+    });
+    let route =
+        arrived.unwrap_or_else(|| panic!("BIRD never got 198.51.100.0/24\n{}", guest.transcript()));
+    assert_eq!(route.next_hop.as_deref(), Some("192.0.2.2"), "{route:?}");
+    assert_eq!(bird.established(), 1);
+
+    power_off_cleanly(&mut guest);
+    // A powered-off guest sends nothing more: only a NOTIFICATION (Cease) sent during the
+    // orderly shutdown makes BIRD drop the session before its 90 s hold timer.
+    let dropped = system_tests::netns::wait_for(20, || (bird.established() == 0).then_some(()));
+    assert!(
+        dropped.is_some(),
+        "BIRD still has the session after the guest powered off\n{}",
+        guest.transcript()
+    );
+    eprintln!(
+        "bird log tail:\n{}",
+        system_tests::peers::log_tail(&bird.log, 10)
+    );
 }

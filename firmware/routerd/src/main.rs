@@ -83,7 +83,7 @@ struct RunArgs {
 fn main() -> ExitCode {
     if std::process::id() == 1 {
         // On the firmware image routerd is init: boot, then run (never returns).
-        init::main(init::standalone::entry);
+        init::main(init::router::entry);
     }
     let cli = Cli::parse();
     init_logging();

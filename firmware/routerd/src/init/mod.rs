@@ -10,8 +10,8 @@
 //!    slot -> signature, board -> `routerd: config verified serial=N`, host name from the
 //!    config; an `Err` is already the [`Outcome`] to return), then runs the router until
 //!    SIGTERM/SIGINT (the power button is turned into SIGTERM) and returns an [`Outcome`].
-//!    [`standalone::entry`] is the entry point that stops after verification.
-//! 3. [`main`] never returns: `Stopped` powers off; `NoConfig`, `Refused` and `Wait` print a
+//!    [`router::entry`] is that entry point (state partition, config, daemon).
+//! 3. [`main`] never returns: `Stopped` powers off; `NoConfig` and `Refused` print a
 //!    clear console message and wait for provisioning or a shutdown signal (no crash
 //!    loop); `Fatal` logs and reboots after a delay.
 //!
@@ -29,8 +29,9 @@ pub(crate) mod config_load;
 mod modules;
 mod partitions;
 mod power_button;
+pub(crate) mod router;
 mod selftest;
-pub(crate) mod standalone;
+pub(crate) mod state;
 mod sys;
 
 use std::io::Write;
@@ -76,8 +77,6 @@ pub(crate) enum Outcome {
     Refused(String),
     /// Something that cannot be retried in place: reboot after a delay.
     Fatal(String),
-    /// Nothing more to do until a shutdown request: print the message and wait.
-    Wait(String),
 }
 
 /// Writes one line to the console (stdout of PID 1 is `/dev/console`), prefixed `routerd: `.
@@ -226,7 +225,6 @@ fn finish(outcome: Outcome, signals: &libc::sigset_t) -> ! {
             "no config in partition {CONFIG_PARTITION}; waiting for provisioning \
              (write a signed config with routerd-tool provision, then restart)"
         )),
-        Outcome::Wait(message) => console(&message),
         Outcome::Refused(reason) => console(&format!(
             "config refused: {reason}; waiting for a valid config (not restarting)"
         )),
