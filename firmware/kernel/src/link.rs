@@ -173,4 +173,39 @@ impl Links {
             .await
             .map_err(|e| KernelError::from_rtnetlink("link delete", None, e))
     }
+
+    /// Creates an IPIP tunnel like [`Links::ipip_create`] whose outer packets are routed
+    /// out of `underlying` only (`IFLA_IPTUN_LINK`): the kernel looks up the outer
+    /// destination with that device as the required output interface, so routes to the
+    /// same address through other devices (e.g. the tunnel's own) are skipped. This is
+    /// how IPIP runs inside a WireGuard device between addresses that are also routed
+    /// into the tunnel.
+    pub async fn ipip_create_over(
+        &self,
+        spec: &TunnelSpec,
+        underlying: &str,
+    ) -> Result<(), KernelError> {
+        let link = self.require_index(underlying).await?;
+        let message = LinkIpIp::new(&spec.name)
+            .local(spec.local)
+            .remote(spec.remote)
+            .ttl(spec.ttl)
+            .pmtudisc(true)
+            .dev(link)
+            .mtu(spec.mtu)
+            .build();
+        self.handle
+            .link()
+            .add(message)
+            .execute()
+            .await
+            .map_err(|e| KernelError::from_rtnetlink("ipip link create", Some("ipip link"), e))
+    }
+}
+
+impl Links {
+    /// The rtnetlink handle, for the crate's other interface modules.
+    pub(crate) fn handle(&self) -> &Handle {
+        &self.handle
+    }
 }

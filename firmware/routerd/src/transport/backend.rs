@@ -1,5 +1,6 @@
-//! The two datapaths behind one interface: kernel IPIP links, or the userspace
-//! [`dataplane::Dataplane`]. [`Backend::start`] makes the choice (see the module above).
+//! The datapaths behind one interface: kernel IPIP links (plain, or inside one kernel
+//! WireGuard device), or the userspace [`dataplane::Dataplane`]. [`Backend::start`] makes
+//! the choice (see the module above).
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -8,6 +9,7 @@ use config::Datapath;
 use dataplane::{Dataplane, PeerSpec};
 use kernel::{KernelError, Links, TunnelSpec};
 
+use super::kernel_wireguard::KernelWireGuard;
 use super::{TransportError, TunnelPeer, TunnelStatus};
 use crate::sam::settings::TransportSettings;
 
@@ -18,55 +20,32 @@ const IPIP_TTL: u8 = 64;
 
 /// A running datapath.
 pub(super) enum Backend {
-    /// Kernel IPIP links (no WireGuard).
+    /// Kernel IPIP links between underlay addresses (no WireGuard).
     Kernel(Links),
+    /// Kernel IPIP links inside one kernel WireGuard device.
+    KernelWireGuard(KernelWireGuard),
     /// routerd's TUN datapath.
     Userspace(Dataplane),
 }
 
 impl Backend {
-    /// Picks and starts the datapath for `settings`.
+    /// Picks and starts the datapath for `settings`: `kernel` starts the kernel path or
+    /// fails; `auto` tries it and falls back to userspace exactly when the kernel lacks a
+    /// feature ([`KernelError::is_unsupported`]).
     pub(super) async fn start(
         settings: &TransportSettings,
         links: Links,
     ) -> Result<Backend, TransportError> {
-        let kernel = match settings.datapath {
-            Datapath::Userspace => false,
-            Datapath::Kernel if settings.wireguard.is_some() => {
-                return Err(TransportError::Unsupported(
-                    "kernel WireGuard is not wired into routerd; set transport.datapath = \"auto\" or \"userspace\"",
-                ));
-            }
-            Datapath::Kernel => {
-                probe_ipip(&links, settings).await?;
-                true
-            }
-            Datapath::Auto if settings.wireguard.is_some() => {
-                match links.wireguard_create(PROBE_DEVICE).await {
-                    Ok(()) => {
-                        let _ = links.delete_link(PROBE_DEVICE).await;
-                        tracing::warn!(
-                            "the kernel has WireGuard, but kernel WireGuard is not wired into routerd: using the userspace datapath"
-                        );
-                    }
-                    Err(e) if e.is_unsupported() => {
-                        tracing::info!(error = %e, "falling back to the userspace datapath");
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-                false
-            }
-            Datapath::Auto => match probe_ipip(&links, settings).await {
-                Ok(()) => true,
+        match settings.datapath {
+            Datapath::Userspace => {}
+            Datapath::Kernel => return start_kernel(settings, links).await,
+            Datapath::Auto => match start_kernel(settings, links).await {
+                Ok(backend) => return Ok(backend),
                 Err(TransportError::Kernel(e)) if e.is_unsupported() => {
                     tracing::info!(error = %e, "falling back to the userspace datapath");
-                    false
                 }
                 Err(e) => return Err(e),
             },
-        };
-        if kernel {
-            return Ok(Backend::Kernel(links));
         }
         let (private_key, listen_port) = settings
             .wireguard
@@ -85,8 +64,17 @@ impl Backend {
     /// `kernel` or `userspace`.
     pub(super) fn name(&self) -> &'static str {
         match self {
-            Backend::Kernel(_) => "kernel",
+            Backend::Kernel(_) | Backend::KernelWireGuard(_) => "kernel",
             Backend::Userspace(_) => "userspace",
+        }
+    }
+
+    /// Work shared by a batch of new peers before their devices are built: the kernel
+    /// WireGuard peers of the whole batch in one exchange. Nothing for the other paths.
+    pub(super) async fn prepare(&self, peers: &[&TunnelPeer]) -> Result<(), TransportError> {
+        match self {
+            Backend::KernelWireGuard(wg) => wg.add_peers(peers).await,
+            Backend::Kernel(_) | Backend::Userspace(_) => Ok(()),
         }
     }
 
@@ -110,6 +98,7 @@ impl Backend {
                     .await?;
                 links.link_up(&peer.device).await?;
             }
+            Backend::KernelWireGuard(wg) => wg.add_tunnel(settings, peer, IPIP_TTL).await?,
             Backend::Userspace(plane) => {
                 plane
                     .add_peer(PeerSpec {
@@ -127,13 +116,16 @@ impl Backend {
         Ok(())
     }
 
-    /// Removes the peer's device (and with it its address and routes); absent is fine.
-    pub(super) async fn remove(&self, device: &str) {
+    /// Removes the peer's device (and with it its address and routes) and, with kernel
+    /// WireGuard, its WireGuard peer; absent is fine.
+    pub(super) async fn remove(&self, peer: &TunnelPeer) {
+        let device = &peer.device;
         let result = match self {
             Backend::Kernel(links) => match links.delete_link(device).await {
                 Err(KernelError::NoSuchDevice { .. }) => Ok(()),
                 other => other.map_err(|e| e.to_string()),
             },
+            Backend::KernelWireGuard(wg) => wg.remove(peer).await.map_err(|e| e.to_string()),
             Backend::Userspace(plane) => match plane.remove_peer(device).await {
                 Err(dataplane::DataplaneError::NoSuchPeer { .. }) => Ok(()),
                 other => other.map_err(|e| e.to_string()),
@@ -144,8 +136,17 @@ impl Backend {
         }
     }
 
-    /// Status of the built tunnels.
-    pub(super) fn status(&self, built: &BTreeMap<String, TunnelPeer>) -> Vec<TunnelStatus> {
+    /// Removes what only the backend itself owns (the kernel WireGuard device); the
+    /// caller removes the peers first.
+    pub(super) async fn stop(&self) {
+        if let Backend::KernelWireGuard(wg) = self {
+            wg.stop().await;
+        }
+    }
+
+    /// Status of the built tunnels, with WireGuard endpoint, handshake age and byte
+    /// counters from the datapath (the kernel's `WG_CMD_GET_DEVICE` or the dataplane).
+    pub(super) async fn status(&self, built: &BTreeMap<String, TunnelPeer>) -> Vec<TunnelStatus> {
         let base = |peer: &TunnelPeer| TunnelStatus {
             device: peer.device.clone(),
             label: peer.label.clone(),
@@ -161,6 +162,28 @@ impl Backend {
         };
         match self {
             Backend::Kernel(_) => built.values().map(base).collect(),
+            Backend::KernelWireGuard(wg) => {
+                let live = match wg.counters().await {
+                    Ok(live) => live,
+                    Err(error) => {
+                        tracing::debug!(%error, "cannot read WireGuard counters");
+                        BTreeMap::new()
+                    }
+                };
+                built
+                    .values()
+                    .map(|peer| {
+                        let mut status = base(peer);
+                        if let Some(c) = peer.public_key.and_then(|k| live.get(&k)) {
+                            status.endpoint = c.endpoint.or(status.endpoint);
+                            status.handshake_age_secs = c.handshake_age_secs;
+                            status.rx_bytes = c.rx_bytes;
+                            status.tx_bytes = c.tx_bytes;
+                        }
+                        status
+                    })
+                    .collect()
+            }
             Backend::Userspace(plane) => {
                 let live: BTreeMap<String, dataplane::PeerStatus> = plane
                     .status()
@@ -182,6 +205,21 @@ impl Backend {
                     .collect()
             }
         }
+    }
+}
+
+/// Starts the kernel path: probes IPIP, and with WireGuard creates the kernel WireGuard
+/// device. Errors are the kernel's, unsupported ones included (the caller decides).
+async fn start_kernel(
+    settings: &TransportSettings,
+    links: Links,
+) -> Result<Backend, TransportError> {
+    probe_ipip(&links, settings).await?;
+    match &settings.wireguard {
+        Some(wireguard) => Ok(Backend::KernelWireGuard(
+            KernelWireGuard::start(settings, wireguard, links).await?,
+        )),
+        None => Ok(Backend::Kernel(links)),
     }
 }
 

@@ -1,27 +1,32 @@
 //! The tunnels between a leaf and its RRs: one device per remote peer, run by the kernel
-//! (IPIP links) or by the userspace [`dataplane`] (TUN devices, WireGuard with boringtun).
+//! (IPIP links, optionally inside one kernel WireGuard device) or by the userspace
+//! [`dataplane`] (TUN devices, WireGuard with boringtun).
 //!
 //! Contract: [`TransportHandle::start`] puts this node's tunnel address on `lo` (so BGP
 //! can bind it before any tunnel exists), turns on IPv4 forwarding, picks the datapath
 //! and starts a task that owns it. The core then hands over the *whole* desired set of
 //! tunnels with [`TransportHandle::set_tunnels`] whenever it changes; the task removes
-//! tunnels no longer wanted, (re)creates new or changed ones, and for each gives the
-//! device this node's tunnel address /32, a route `peer tunnel address/32 dev <device>`
-//! and loose reverse-path filtering. Nothing here waits in the core: the task works on
-//! its own and publishes [`TunnelStatus`] (refreshed every second) for the API.
+//! tunnels no longer wanted (with kernel WireGuard: the WireGuard peer too), configures
+//! the WireGuard peers of all new tunnels in one batch, (re)creates new or changed
+//! devices, and for each gives the device this node's tunnel address /32, a route
+//! `peer tunnel address/32 dev <device>` and loose reverse-path filtering. Nothing here
+//! waits in the core: the task works on its own and publishes [`TunnelStatus`]
+//! (refreshed every second, WireGuard counters read from the datapath) for the API.
 //!
 //! Datapath choice (`transport.datapath`): `userspace` always uses the dataplane;
-//! `kernel` uses kernel IPIP links and fails when the kernel lacks them; `auto` probes
-//! the kernel and falls back to userspace exactly on `KernelError::is_unsupported()`.
-//! Kernel WireGuard is not wired into the daemon: with WireGuard configured, `auto`
-//! runs the userspace datapath and `kernel` refuses to start.
+//! `kernel` uses kernel IPIP links (and, with WireGuard, a kernel WireGuard device) and
+//! fails when the kernel lacks them; `auto` tries the kernel path and falls back to
+//! userspace exactly on `KernelError::is_unsupported()`.
 //!
 //! Addresses: with WireGuard, the IPIP packets inside WireGuard run between the two
 //! tunnel addresses (the only addresses both ends know from the enrollment exchange),
 //! and WireGuard accepts only the peer's tunnel address; without WireGuard, IPIP runs
-//! between the underlay addresses.
+//! between the underlay addresses. How the kernel keeps the outer packet (into
+//! WireGuard) apart from the inner one (into the IPIP device) although both go to the
+//! peer's tunnel address: see [`kernel_wireguard`].
 
 mod backend;
+mod kernel_wireguard;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -212,11 +217,12 @@ impl Task {
                     }
                 }
             }
-            self.publish();
+            self.publish().await;
         }
-        for device in self.built.keys().cloned().collect::<Vec<_>>() {
-            self.backend.remove(&device).await;
+        for peer in std::mem::take(&mut self.built).into_values() {
+            self.backend.remove(&peer).await;
         }
+        self.backend.stop().await;
     }
 
     async fn reconcile(&mut self, wanted: &[TunnelPeer]) {
@@ -229,15 +235,28 @@ impl Task {
             .map(|(device, _)| device.clone())
             .collect();
         for device in stale {
-            self.built.remove(&device);
-            self.backend.remove(&device).await;
+            if let Some(peer) = self.built.remove(&device) {
+                self.backend.remove(&peer).await;
+            }
             tracing::info!(%device, "tunnel removed");
         }
         self.failed.clear();
-        for peer in wanted {
-            if self.built.contains_key(&peer.device) {
-                continue;
+        let new: Vec<&TunnelPeer> = wanted
+            .iter()
+            .filter(|peer| !self.built.contains_key(&peer.device))
+            .collect();
+        if new.is_empty() {
+            return;
+        }
+        if let Err(error) = self.backend.prepare(&new).await {
+            tracing::warn!(%error, peers = new.len(), "cannot configure the WireGuard peers; retrying every second");
+            for peer in new {
+                self.failed
+                    .insert(peer.device.clone(), (peer.clone(), error.to_string()));
             }
+            return;
+        }
+        for peer in new {
             match self.build(peer).await {
                 Ok(()) => {
                     tracing::info!(device = %peer.device, peer = %peer.label, tunnel = %peer.peer_tunnel, "tunnel up");
@@ -245,7 +264,7 @@ impl Task {
                 }
                 Err(error) => {
                     tracing::warn!(device = %peer.device, peer = %peer.label, %error, "cannot build tunnel; retrying every second");
-                    self.backend.remove(&peer.device).await;
+                    self.backend.remove(peer).await;
                     self.failed
                         .insert(peer.device.clone(), (peer.clone(), error.to_string()));
                 }
@@ -275,8 +294,8 @@ impl Task {
         Ok(())
     }
 
-    fn publish(&self) {
-        let mut all = self.backend.status(&self.built);
+    async fn publish(&self) {
+        let mut all = self.backend.status(&self.built).await;
         for (peer, error) in self.failed.values() {
             all.push(TunnelStatus {
                 device: peer.device.clone(),
