@@ -1,7 +1,8 @@
 //! Request limits: a token bucket per source address (`429`) and a cap on request bodies
 //! (`413`), both answered with an [`ErrorBody`] that says what to do.
 //!
-//! Contract: [`Limits`] is fixed when the server starts. The rate limit runs before any
+//! Contract: [`Limits`] is fixed when the server starts (from the config's `[api]`
+//! `rate_per_second` and `rate_burst`, through [`crate::server::Access::limits`]). The rate limit runs before any
 //! other check, so a client guessing tokens is slowed down as much as any other; a source
 //! spends one token per request, its bucket holds at most [`Limits::burst`] tokens and
 //! refills at [`Limits::per_second`]. At most [`Limits::max_sources`] buckets are kept:
@@ -43,6 +44,17 @@ impl Default for Limits {
             burst: 60,
             per_second: 30,
             max_sources: 4096,
+        }
+    }
+}
+
+impl Limits {
+    /// The default limits with this request rate per source.
+    pub fn with_rate(per_second: u32, burst: u32) -> Limits {
+        Limits {
+            per_second,
+            burst,
+            ..Limits::default()
         }
     }
 }

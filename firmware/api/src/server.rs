@@ -38,13 +38,16 @@ pub enum Auth {
     BearerSha256([u8; 32]),
 }
 
-/// Who may call the API: sources and credentials.
+/// Who may call the API, and how much: sources, credentials and request limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Access {
     /// Token check.
     pub auth: Auth,
     /// Source prefixes allowed to connect; empty means any source.
     pub allow_sources: Vec<ipnet::IpNet>,
+    /// Request rate per source and body size (the config's `api.rate_per_second` and
+    /// `api.rate_burst`).
+    pub limits: Limits,
 }
 
 impl Access {
@@ -53,6 +56,7 @@ impl Access {
         Access {
             auth: Auth::Open,
             allow_sources: Vec::new(),
+            limits: Limits::default(),
         }
     }
 
@@ -94,17 +98,13 @@ struct BoundAddr(SocketAddr);
 /// How long `/v1/routes` waits for the core before answering 503.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The API's routes with access control and the default [`Limits`] applied. Source
-/// filtering needs the peer address, which [`serve`] provides (`ConnectInfo`).
+/// The API's routes with `access` applied. Checks run in this order: rate limit
+/// (`429`, [`Access::limits`]), source allowlist (`403`), token (`401`), body size
+/// (`413`). Source filtering and rate limits need the peer address, which [`serve`]
+/// provides (`ConnectInfo`).
 pub fn router(backend: Backend, access: Access) -> Router {
-    router_with_limits(backend, access, Limits::default())
-}
-
-/// The API's routes with access control and `limits` applied. Checks run in this order:
-/// rate limit (`429`), source allowlist (`403`), token (`401`), body size (`413`).
-pub fn router_with_limits(backend: Backend, access: Access, limits: Limits) -> Router {
+    let enforcer = Enforcer::new(access.limits);
     let access = Arc::new(access);
-    let enforcer = Enforcer::new(limits);
     Router::new()
         .route("/v1/status", get(status))
         .route("/v1/peers", get(peers))
@@ -132,18 +132,8 @@ pub async fn serve(
     backend: Backend,
     access: Access,
 ) -> Result<(), ServeError> {
-    serve_with_limits(listener, backend, access, Limits::default()).await
-}
-
-/// [`serve`] with explicit request limits.
-pub async fn serve_with_limits(
-    listener: TcpListener,
-    backend: Backend,
-    access: Access,
-    limits: Limits,
-) -> Result<(), ServeError> {
     let bound = BoundAddr(listener.local_addr()?);
-    let app = router_with_limits(backend, access, limits)
+    let app = router(backend, access)
         .layer(axum::Extension(bound))
         .into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app).await?;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use api::client::{Client, ClientError};
+use api::limits::Limits;
 use api::server::{Access, Auth, Backend, serve, token_sha256};
 use api::{PeerSnapshot, Snapshot};
 use tokio::sync::watch;
@@ -114,6 +115,7 @@ fn bearer_token_is_required_when_configured() {
         Access {
             auth: Auth::BearerSha256(token_sha256("s3cret")),
             allow_sources: vec![],
+            limits: Limits::default(),
         },
     );
     for token in [None, Some("wrong".to_string())] {
@@ -153,6 +155,7 @@ fn sources_outside_the_allowlist_are_refused() {
     let only_docs = Access {
         auth: Auth::Open,
         allow_sources: vec!["192.0.2.0/24".parse().unwrap()],
+        limits: Limits::default(),
     };
     let (url, _tx) = start(&rt, only_docs);
     match Client::new(&url, None).unwrap().status() {
@@ -162,6 +165,7 @@ fn sources_outside_the_allowlist_are_refused() {
     let loopback = Access {
         auth: Auth::Open,
         allow_sources: vec!["127.0.0.0/8".parse().unwrap()],
+        limits: Limits::default(),
     };
     let (url, _tx2) = start(&rt, loopback);
     assert!(Client::new(&url, None).unwrap().status().is_ok());

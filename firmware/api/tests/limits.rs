@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use api::Snapshot;
 use api::limits::{ErrorBody, Limits};
-use api::server::{Access, Auth, Backend, serve_with_limits, token_sha256};
+use api::server::{Access, Auth, Backend, serve, token_sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpSocket;
 use tokio::sync::watch;
@@ -53,7 +53,7 @@ fn start(access: Access, limits: Limits) -> Server {
         queries: None,
         config: None,
     };
-    rt.spawn(serve_with_limits(listener, backend, access, limits));
+    rt.spawn(serve(listener, backend, Access { limits, ..access }));
     Server {
         rt,
         addr,
@@ -146,6 +146,7 @@ fn wrong_tokens_spend_the_same_tokens_as_anything_else() {
     let access = Access {
         auth: Auth::BearerSha256(token_sha256("right")),
         allow_sources: vec![],
+        limits: Limits::default(),
     };
     let server = start(access, limits);
     for _ in 0..3 {

@@ -138,6 +138,24 @@ fn wildcard_api_bind_needs_an_allowlist() {
 }
 
 #[test]
+fn api_request_rates_default_and_are_bounded() {
+    let api = "\n[api]\nbind = [\"127.0.0.1:8080\"]\ntoken_sha256 = \"87f96588914585c614f4188a6402d5c2557b7023b1b05b9aeb60f3d0681f3a18\"\n";
+    let config = load_toml(&format!("{LEAF}{api}"), "leaf.toml").unwrap_or_else(|e| panic!("{e}"));
+    let limits = config.api.map(|a| (a.rate_per_second, a.rate_burst));
+    assert_eq!(limits, Some((30, 60)));
+    let set = format!("{LEAF}{api}rate_per_second = 5\nrate_burst = 10\n");
+    let config = load_toml(&set, "leaf.toml").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        config.api.map(|a| (a.rate_per_second, a.rate_burst)),
+        Some((5, 10))
+    );
+    let zero = format!("{LEAF}{api}rate_per_second = 0\nrate_burst = 10001\n");
+    let errs = errors(&zero);
+    assert!(has(&errs, "api.rate_per_second"), "{errs:?}");
+    assert!(has(&errs, "api.rate_burst"), "{errs:?}");
+}
+
+#[test]
 fn wireguard_mode_without_key_is_refused() {
     let text = LEAF
         .split("[transport.wireguard]")

@@ -33,8 +33,8 @@ pub use scalars::{
     Sha256Digest, TrustedKey, WgKey,
 };
 pub use transport::{
-    Api, DEFAULT_TRY_REVERT_SECS, DEFAULT_WIREGUARD_PORT, Datapath, Transport, TransportMode,
-    WireGuard,
+    Api, DEFAULT_API_RATE_BURST, DEFAULT_API_RATE_PER_SECOND, DEFAULT_TRY_REVERT_SECS,
+    DEFAULT_WIREGUARD_PORT, Datapath, MAX_API_RATE, Transport, TransportMode, WireGuard,
 };
 
 /// A complete router configuration.

@@ -11,12 +11,26 @@ use super::scalars::{Secret, Sha256Digest, WgKey};
 pub const DEFAULT_WIREGUARD_PORT: u16 = 51820;
 /// Default try-mode revert timeout of a pushed config, in seconds.
 pub const DEFAULT_TRY_REVERT_SECS: u32 = 120;
+/// Default sustained API requests per second from one source address.
+pub const DEFAULT_API_RATE_PER_SECOND: u32 = 30;
+/// Default API requests one quiet source address may send at once.
+pub const DEFAULT_API_RATE_BURST: u32 = 60;
+/// Largest `rate_per_second` and `rate_burst` the API accepts.
+pub const MAX_API_RATE: u32 = 10_000;
 
 fn wireguard_port() -> u16 {
     DEFAULT_WIREGUARD_PORT
 }
 fn try_revert_secs() -> u32 {
     DEFAULT_TRY_REVERT_SECS
+}
+
+fn api_rate_per_second() -> u32 {
+    DEFAULT_API_RATE_PER_SECOND
+}
+
+fn api_rate_burst() -> u32 {
+    DEFAULT_API_RATE_BURST
 }
 
 /// Tunnel transport between leaves and RRs.
@@ -89,4 +103,11 @@ pub struct Api {
     /// Seconds before a pushed config reverts unless confirmed (10..=3600, default 120).
     #[serde(default = "try_revert_secs")]
     pub try_revert_secs: u32,
+    /// Requests per second one source address may sustain (1..=10000, default 30);
+    /// more are answered `429`.
+    #[serde(default = "api_rate_per_second")]
+    pub rate_per_second: u32,
+    /// Requests one quiet source address may send at once (1..=10000, default 60).
+    #[serde(default = "api_rate_burst")]
+    pub rate_burst: u32,
 }

@@ -1,10 +1,12 @@
 //! Rules for the transport (WireGuard presence, NAT traversal) and the control API
-//! (no open wildcard binds, a token hash, a sane revert timeout).
+//! (no open wildcard binds, a token hash, a sane revert timeout and request rates).
 
 use std::collections::HashSet;
 
 use super::Checks;
-use crate::schema::{Config, Mode, TransportMode};
+use crate::schema::{
+    Config, DEFAULT_API_RATE_BURST, DEFAULT_API_RATE_PER_SECOND, MAX_API_RATE, Mode, TransportMode,
+};
 
 pub(super) fn check(config: &Config, checks: &mut Checks) {
     transport(config, checks);
@@ -131,5 +133,21 @@ fn api(config: &Config, checks: &mut Checks) {
             format!("{} s is out of range", api.try_revert_secs),
             "use 10..=3600 seconds (default 120)",
         );
+    }
+    for (key, value, default) in [
+        (
+            "api.rate_per_second",
+            api.rate_per_second,
+            DEFAULT_API_RATE_PER_SECOND,
+        ),
+        ("api.rate_burst", api.rate_burst, DEFAULT_API_RATE_BURST),
+    ] {
+        if !(1..=MAX_API_RATE).contains(&value) {
+            checks.fail(
+                key,
+                format!("{value} is out of range"),
+                format!("use 1..={MAX_API_RATE} requests (default {default})"),
+            );
+        }
     }
 }

@@ -151,6 +151,7 @@ pub(super) fn map(
             access: api::server::Access {
                 auth: api::server::Auth::BearerSha256(api.token_sha256.0),
                 allow_sources: api.allow_sources.clone(),
+                limits: api::limits::Limits::with_rate(api.rate_per_second, api.rate_burst),
             },
         }),
         Some(_) => None,
@@ -421,6 +422,15 @@ max_leaves = 4
             (8, true, true)
         );
         assert_eq!(range.template.kind, PeerKind::Internal);
+    }
+
+    #[test]
+    fn api_request_rates_reach_the_limiter() {
+        let api = "\n[api]\nbind = [\"127.0.0.1:7179\"]\nrate_per_second = 4\nrate_burst = 9\n\
+                   token_sha256 = \"87f96588914585c614f4188a6402d5c2557b7023b1b05b9aeb60f3d0681f3a18\"\n";
+        let c = from_toml(&format!("{BASE}{api}"), "t.toml").unwrap();
+        let limits = c.api.map(|a| a.access.limits);
+        assert_eq!(limits.map(|l| (l.per_second, l.burst)), Some((4, 9)));
     }
 
     #[test]
