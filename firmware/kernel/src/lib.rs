@@ -6,7 +6,8 @@
 //!   per route. [`Fib::flush_stale`] removes what an earlier run left behind; it never
 //!   touches routes carrying another protocol tag.
 //! - [`Links`] creates and configures interfaces: IPIP tunnels, WireGuard links, MTU,
-//!   addresses, up/down, deletion.
+//!   addresses, up/down, deletion; finds physical links by MAC, renames them and manages
+//!   a DHCP default route (protocol [`PROTOCOL_DHCP`]).
 //! - [`WireGuard`] configures and reads kernel WireGuard devices over generic netlink,
 //!   splitting large peer and allowed-IP sets across several messages.
 //! - [`sysctl`] writes the few `/proc/sys` switches a router needs.
@@ -24,6 +25,7 @@
 mod batch;
 mod error;
 mod fib;
+mod interface;
 mod link;
 mod route;
 pub mod sysctl;
@@ -31,6 +33,7 @@ mod wireguard;
 
 pub use error::KernelError;
 pub use fib::{ApplyReport, Fib};
+pub use interface::{LinkState, PROTOCOL_DHCP};
 pub use link::{Links, TunnelSpec};
 pub use route::{Device, InstalledRoute, NextHop, PROTOCOL_BGP, RouteChange};
 pub use wireguard::{WireGuard, WireGuardConfig, WireGuardPeer, WireGuardPeerStatus};
