@@ -13,7 +13,8 @@
 //!
 //! Shutdown: listeners and API servers stop, `Input::Shutdown` (Cease to every peer; the
 //! sessions' routes are withdrawn), a last drain, writers flushed (with a deadline), the
-//! queued FIB changes applied, then [`run`] returns.
+//! queued FIB changes applied, DHCP leases released (when [`run`] manages the
+//! interfaces, [`crate::interfaces`]), then [`run`] returns.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -60,13 +61,31 @@ pub(crate) enum StartError {
     /// SAM enrollment or the tunnels could not start.
     #[error(transparent)]
     Sam(#[from] crate::sam::SamError),
+    /// The configured interfaces could not be brought up.
+    #[error(transparent)]
+    Interfaces(#[from] crate::interfaces::InterfacesError),
 }
 
-/// Runs the router until `shutdown` completes; then says goodbye to every peer.
+/// Runs the router until `shutdown` completes; then says goodbye to every peer. With
+/// `manage_interfaces` the interfaces are configured first (SAM and BGP bind addresses
+/// on them) and their DHCP leases released last.
 pub(crate) async fn run(
     config: RouterConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StartError> {
+    let mut interfaces = match config.manage_interfaces {
+        true => Some(crate::interfaces::start(&config.interfaces).await?),
+        false => None,
+    };
+    let result = route(config, shutdown).await;
+    if let Some(interfaces) = interfaces.as_mut() {
+        interfaces.stop().await;
+    }
+    result
+}
+
+/// The routing part of [`run`].
+async fn route(config: RouterConfig, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
     let (events_tx, mut events) = mpsc::channel(EVENT_QUEUE);
     let (queries_tx, mut queries) = mpsc::channel(QUERY_QUEUE);
     let (config_tx, mut config_commands) = mpsc::channel(CONFIG_QUEUE);

@@ -11,6 +11,7 @@ mod daemon;
 mod explain;
 mod fib;
 mod init;
+mod interfaces;
 #[cfg(test)]
 mod loopback_tests;
 mod router_config;
@@ -78,6 +79,12 @@ struct RunArgs {
     /// default: the config's `state_dir`.
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
+    /// Configure the config's interfaces before routing starts: find links by MAC and
+    /// rename them, set MTU and static addresses, run DHCPv4 where `dhcp4 = true`
+    /// (docs/interfaces.md). The firmware image always does; on a plain host the
+    /// interfaces are left alone unless this is given.
+    #[arg(long)]
+    manage_interfaces: bool,
 }
 
 fn main() -> ExitCode {
@@ -126,6 +133,7 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    config.manage_interfaces = args.manage_interfaces;
     if let (Some(dir), Some(sam)) = (args.state_dir, config.sam.as_mut()) {
         sam.state_dir = Some(dir);
     }

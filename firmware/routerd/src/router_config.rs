@@ -88,6 +88,11 @@ pub(crate) struct RouterConfig {
     /// What a config push verifies against and writes to; `None` (pushes refused) for a
     /// development config.
     pub(crate) push: Option<crate::config_push::PushContext>,
+    /// The `[[interfaces]]` entries, configured at start when `manage_interfaces`.
+    pub(crate) interfaces: Vec<config::Interface>,
+    /// Configure the interfaces (rename, MTU, addresses, DHCP) before routing starts:
+    /// true on the firmware image and with `routerd run --manage-interfaces`.
+    pub(crate) manage_interfaces: bool,
 }
 
 /// Why the configuration could not be loaded; routerd does not start.

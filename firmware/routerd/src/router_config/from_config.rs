@@ -187,6 +187,8 @@ pub(super) fn map(
         sam: crate::sam::settings::from_config(config)
             .map_err(|e| LoadError::Invalid(e.to_string()))?,
         push: None,
+        interfaces: config.interfaces.clone(),
+        manage_interfaces: false,
     })
 }
 
