@@ -56,10 +56,6 @@ impl PushContext {
     /// Push support for a router booted from its config partition (an image): a confirmed
     /// config goes into the older slot of `device`, its serial into `serial_record` on
     /// the state partition.
-    #[allow(
-        dead_code,
-        reason = "called by the image's init when it starts the daemon"
-    )]
     pub(crate) fn for_partition(
         current: Verified<Config>,
         board: String,

@@ -3,18 +3,28 @@
 //! Order: mount the state partition ([`super::state::mount`]) -> read the applied-serial
 //! record (the anti-rollback floor) -> verify the config from the config partition
 //! ([`super::config_load::load_verified`]) -> map it ([`crate::router_config::from_verified`])
-//! with the SAM state directory on the state partition -> record the serial as applied ->
+//! with the SAM state directory on the state partition, interfaces managed and config
+//! pushes written to the config partition -> record the serial as applied ->
 //! run the daemon's event loop ([`crate::daemon::run`]) until SIGTERM/SIGINT (the power
 //! button becomes SIGTERM), which closes every BGP session with a Cease NOTIFICATION.
 //!
 //! Outcomes: an orderly stop is [`Outcome::Stopped`] (power off); a config that maps to
 //! nothing runnable is [`Outcome::Refused`]; a failed start step is [`Outcome::Fatal`]
-//! (logged, then a delayed reboot). Console markers: `routerd: router starting mode=M
+//! (logged, then a delayed reboot), except a missing underlay link, which is retried in
+//! place (`routerd: router waiting: ...`). Console markers: `routerd: router starting mode=M
 //! serial=N`, `routerd: router stopped`, plus the daemon's log lines (stderr is the
 //! console), e.g. `peer state peer=A state=Established`.
 
+use std::time::Duration;
+
 use super::{BootContext, Outcome, config_load, console, state};
-use crate::router_config;
+use crate::config_push::PushContext;
+use crate::daemon::StartError;
+use crate::interfaces::InterfacesError;
+use crate::router_config::{self, RouterConfig};
+
+/// Time between start attempts while the underlay link is missing.
+const MISSING_LINK_RETRY: Duration = Duration::from_secs(10);
 
 /// Runs the router from the verified config until a shutdown request.
 pub(crate) fn entry(ctx: &BootContext) -> Outcome {
@@ -31,6 +41,15 @@ pub(crate) fn entry(ctx: &BootContext) -> Outcome {
     if let Some(sam) = router.sam.as_mut() {
         sam.state_dir = Some(state_dir.path.clone());
     }
+    router.manage_interfaces = true;
+    router.push = ctx.config_partition.clone().map(|device| {
+        PushContext::for_partition(
+            verified.clone(),
+            ctx.board.clone(),
+            device,
+            state_dir.serial_record(),
+        )
+    });
     if let Err(e) = state::record_applied(&state_dir, verified.serial()) {
         console(&format!(
             "cannot record serial {} as applied in {}: {e}; continuing (rollback floor unchanged)",
@@ -56,11 +75,38 @@ pub(crate) fn entry(ctx: &BootContext) -> Outcome {
         Ok(rt) => rt,
         Err(e) => return Outcome::Fatal(format!("cannot start the async runtime: {e}")),
     };
-    match runtime.block_on(crate::daemon::run(router, crate::shutdown_signal())) {
-        Ok(()) => {
-            console("router stopped");
-            Outcome::Stopped
+    runtime.block_on(run_until_shutdown(router))
+}
+
+/// Runs the daemon; while the underlay link is missing (a NIC not yet probed, a cable
+/// or driver problem) retries every [`MISSING_LINK_RETRY`] instead of rebooting, so a
+/// shutdown request is still obeyed and there is no reboot loop.
+async fn run_until_shutdown(router: RouterConfig) -> Outcome {
+    let mut shutdown = std::pin::pin!(crate::shutdown_signal());
+    let mut reported = false;
+    loop {
+        match crate::daemon::run(router.clone(), &mut shutdown).await {
+            Ok(()) => {
+                console("router stopped");
+                return Outcome::Stopped;
+            }
+            Err(StartError::Interfaces(e @ InterfacesError::Missing { .. })) => {
+                if !reported {
+                    console(&format!(
+                        "router waiting: {e}; retrying every {} s",
+                        MISSING_LINK_RETRY.as_secs()
+                    ));
+                    reported = true;
+                }
+                tokio::select! {
+                    () = &mut shutdown => {
+                        console("router stopped before it started");
+                        return Outcome::Stopped;
+                    }
+                    () = tokio::time::sleep(MISSING_LINK_RETRY) => {}
+                }
+            }
+            Err(e) => return Outcome::Fatal(format!("router failed to start: {e}")),
         }
-        Err(e) => Outcome::Fatal(format!("router failed to start: {e}")),
     }
 }
