@@ -21,6 +21,10 @@ pub struct SamSnapshot {
     pub enrollment: Enrollment,
     /// Tunnels, as `/v1/tunnels` shows them.
     pub tunnels: Vec<TunnelView>,
+    /// Why SAM's state file (registry or enrollment state) could not be written, until a
+    /// write succeeds; routing runs from memory meanwhile. `/v1/status` shows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_error: Option<String>,
 }
 
 /// Answer of `/v1/enrollment`.

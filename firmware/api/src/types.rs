@@ -116,6 +116,10 @@ pub struct Status {
     /// A pushed config waiting for its confirm; absent when the running config is confirmed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_trial: Option<crate::config_push::ConfigTrial>,
+    /// Why persistent state could not be written (state directory read-only or full);
+    /// absent when everything is on disk. Routing runs from memory meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_error: Option<String>,
 }
 
 /// Answer of `/v1/peers`.
@@ -158,6 +162,7 @@ impl Snapshot {
                     reverts_in_secs: t.reverts_in_secs.saturating_sub(self.age_secs(now)),
                     ..t.clone()
                 }),
+            state_error: self.sam.as_ref().and_then(|s| s.state_error.clone()),
         }
     }
 

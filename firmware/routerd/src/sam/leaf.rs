@@ -13,7 +13,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use bgp::policy::Policy;
@@ -36,7 +35,8 @@ const SESSIONS_DOWN_RENEWAL_SECS: u64 = 60;
 /// The leaf's SAM state.
 pub(crate) struct LeafRuntime {
     leaf: Leaf,
-    path: PathBuf,
+    /// The enrollment state file (RR set, claim digest), retried while unwritable.
+    state: store::StateFile,
     wakes: mpsc::UnboundedSender<Wake>,
     settings: SamSettings,
     /// RRs of the applied set, by tunnel address.
@@ -71,7 +71,7 @@ impl LeafRuntime {
         tracing::info!(restore = ?leaf.restore_outcome(), "leaf enrollment state loaded");
         Ok(LeafRuntime {
             leaf,
-            path,
+            state: store::StateFile::new(path, "enrollment state"),
             wakes,
             settings,
             rrs: BTreeMap::new(),
@@ -103,9 +103,7 @@ impl LeafRuntime {
                     });
                 }
                 LeafOutput::Store { state } => {
-                    if let Err(error) = store::write_atomically(&self.path, &state) {
-                        tracing::error!(%error, path = %self.path.display(), "cannot store the enrollment state; the RR set would be lost at restart");
-                    }
+                    self.state.save(state);
                 }
                 LeafOutput::Apply { rr_set } => self.apply(&rr_set, transport, inputs, fib),
             }
@@ -153,6 +151,16 @@ impl LeafRuntime {
                 self.last_error = Some("no reply from the RR enrollment endpoint".into());
             }
         }
+    }
+
+    /// The enrollment state file (its pending write and last error).
+    pub(crate) fn state(&mut self) -> &mut store::StateFile {
+        &mut self.state
+    }
+
+    /// The last failed write of the enrollment state, until a write succeeds.
+    pub(crate) fn state_error(&self) -> Option<&str> {
+        self.state.error()
     }
 
     /// Unix second of the next timer.

@@ -1,6 +1,8 @@
 //! The leaf's RR set handling and FIB rule, without sockets: sessions per RR, tunnels
 //! per RR, ECMP over the RRs whose sessions are up, and what is never installed.
 
+use std::path::PathBuf;
+
 use super::*;
 use crate::sam::settings::{Role, SamSettings};
 

@@ -42,6 +42,8 @@ pub(crate) enum Wake {
         /// The response body.
         body: Option<Vec<u8>>,
     },
+    /// A state file that could not be written is due for another attempt.
+    StateRetry,
 }
 
 /// SAM could not start; routerd stops.
@@ -173,6 +175,16 @@ impl SamRuntime {
             Side::Rr(rr) => rr.deadline(),
         }
         .map(store::instant_of);
+        let retry_at = match &mut active.side {
+            Side::Leaf(leaf) => leaf.state().retry_at(),
+            Side::Rr(rr) => rr.state().retry_at(),
+        };
+        let retry = async {
+            match retry_at {
+                Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+                None => std::future::pending().await,
+            }
+        };
         let timer = async {
             match deadline {
                 Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
@@ -187,6 +199,7 @@ impl SamRuntime {
         };
         tokio::select! {
             () = timer => Wake::Timer,
+            () = retry => Wake::StateRetry,
             Some(call) = calls => Wake::Call(call),
             Some(wake) = active.wakes.recv() => wake,
         }
@@ -210,6 +223,8 @@ impl SamRuntime {
                 leaf.on_reply(body);
                 leaf.drive(&active.transport, &mut self.inputs, &mut self.fib);
             }
+            (Side::Rr(rr), Wake::StateRetry) => rr.state().retry(),
+            (Side::Leaf(leaf), Wake::StateRetry) => leaf.state().retry(),
             (_, other) => tracing::debug!(?other, "sam: nothing to do"),
         }
     }

@@ -5,7 +5,10 @@
 //! Call order: [`RrRuntime::start`] (load the registry, expire, bind the listener), then
 //! [`RrRuntime::reconcile`] once the speaker has its ranges, then per wake-up
 //! [`RrRuntime::on_call`] / [`RrRuntime::on_timer`]. Invariant: the file on disk holds
-//! the registry of the last reply sent (it is written before the reply).
+//! the registry of the last reply sent (it is written before the reply) while the state
+//! directory takes writes; when it does not (read-only, full), the RR answers from the
+//! registry in memory and [`store::StateFile`] retries the write, with the error in the
+//! status until it succeeds.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -24,7 +27,8 @@ use crate::transport::{TransportHandle, TunnelPeer, device_name};
 /// The RR's SAM state.
 pub(crate) struct RrRuntime {
     registry: Registry,
-    path: PathBuf,
+    /// The registry file, retried while unwritable.
+    state: store::StateFile,
     generation: u64,
     /// Import policy last sent per session address (owned /32s; `None` = unknown-session).
     policied: BTreeMap<Ipv4Addr, Option<Vec<Ipv4Net>>>,
@@ -87,7 +91,7 @@ impl RrRuntime {
         registry.expire(store::unix_now());
         let mut rr = RrRuntime {
             registry,
-            path,
+            state: store::StateFile::new(path, "enrollment registry"),
             generation: 0,
             policied: BTreeMap::new(),
             ranges,
@@ -132,6 +136,16 @@ impl RrRuntime {
         self.after_change(transport, inputs);
     }
 
+    /// The registry file (its pending write and last error).
+    pub(crate) fn state(&mut self) -> &mut store::StateFile {
+        &mut self.state
+    }
+
+    /// The last failed write of the registry, until a write succeeds.
+    pub(crate) fn state_error(&self) -> Option<&str> {
+        self.state.error()
+    }
+
     /// Unix second of the next expiry.
     pub(crate) fn deadline(&self) -> Option<u64> {
         self.registry.next_deadline()
@@ -157,10 +171,8 @@ impl RrRuntime {
         }
     }
 
-    fn persist(&self) {
-        if let Err(error) = store::write_atomically(&self.path, &self.registry.to_bytes()) {
-            tracing::error!(%error, path = %self.path.display(), "cannot persist the enrollment registry; claims would be lost at restart");
-        }
+    fn persist(&mut self) {
+        self.state.save(self.registry.to_bytes());
     }
 
     /// Brings tunnels and import policies in line with the accepted claims.

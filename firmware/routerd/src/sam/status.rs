@@ -41,10 +41,16 @@ pub(crate) fn sam_status(view: Option<SamView<'_>>) -> Option<SamSnapshot> {
         },
         (None, None) => return None,
     };
+    let state_error = match (view.leaf, view.rr) {
+        (Some(leaf), _) => leaf.state_error(),
+        (None, Some(rr)) => rr.state_error(),
+        (None, None) => None,
+    };
     Some(SamSnapshot {
         datapath: view.transport.datapath().to_string(),
         enrollment,
         tunnels,
+        state_error: state_error.map(str::to_string),
     })
 }
 
