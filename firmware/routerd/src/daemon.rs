@@ -17,6 +17,7 @@
 //! interfaces, [`crate::interfaces`]), then [`run`] returns.
 
 use std::future::Future;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use api::routes::RouteQuery;
@@ -73,11 +74,24 @@ pub(crate) async fn run(
     config: RouterConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StartError> {
+    tokio::pin!(shutdown);
+    // Polled once now, so that the signal handlers are in place before anything starts
+    // and a SIGTERM during the start still shuts down in order.
+    let early = std::future::poll_fn(|cx| Poll::Ready(shutdown.as_mut().poll(cx))).await;
+    if early.is_ready() {
+        return Ok(());
+    }
     let mut interfaces = match config.manage_interfaces {
         true => Some(crate::interfaces::start(&config.interfaces).await?),
         false => None,
     };
-    let result = route(config, shutdown).await;
+    let result = match &interfaces {
+        Some(started) => tokio::select! {
+            () = started.settle() => route(config, shutdown.as_mut()).await,
+            () = shutdown.as_mut() => Ok(()),
+        },
+        None => route(config, shutdown.as_mut()).await,
+    };
     if let Some(interfaces) = interfaces.as_mut() {
         interfaces.stop().await;
     }

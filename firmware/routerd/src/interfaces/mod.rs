@@ -30,8 +30,8 @@ use kernel::{KernelError, Links};
 pub(crate) use dhcp4_client::DhcpState;
 use dhcp4_task::{DhcpSetup, DhcpTask};
 
-/// How long [`start`] waits for the first DHCP leases before routing starts anyway
-/// (sessions and listeners on the leased address retry until it arrives).
+/// How long [`InterfacesHandle::settle`] waits for the first DHCP leases before routing
+/// starts anyway (sessions and listeners on the leased address retry until it arrives).
 const DHCP_START_WAIT: Duration = Duration::from_secs(10);
 
 /// Why the interfaces could not be configured; routerd does not start.
@@ -168,17 +168,6 @@ pub(crate) async fn start(interfaces: &[Interface]) -> Result<InterfacesHandle, 
             }
         }
     }
-    handle.wait_for_leases(DHCP_START_WAIT).await;
-    for status in handle.status().await {
-        tracing::info!(
-            interface = status.name,
-            present = status.present,
-            addresses = ?status.addresses,
-            dhcp = status.dhcp_state.map(DhcpState::as_str),
-            lease_expires_in_secs = status.lease_expires_in.map(|d| d.as_secs()),
-            "interface status"
-        );
-    }
     Ok(handle)
 }
 
@@ -278,6 +267,22 @@ fn allow_unnumbered_receive(interface: &str) {
 }
 
 impl InterfacesHandle {
+    /// Waits until every DHCP client holds a lease (at most [`DHCP_START_WAIT`]), then
+    /// logs every interface's status. Call after [`start`], before routing starts.
+    pub(crate) async fn settle(&self) {
+        self.wait_for_leases(DHCP_START_WAIT).await;
+        for status in self.status().await {
+            tracing::info!(
+                interface = status.name,
+                present = status.present,
+                addresses = ?status.addresses,
+                dhcp = status.dhcp_state.map(DhcpState::as_str),
+                lease_expires_in_secs = status.lease_expires_in.map(|d| d.as_secs()),
+                "interface status"
+            );
+        }
+    }
+
     /// Waits until every DHCP client holds a lease, or `limit` passes.
     async fn wait_for_leases(&self, limit: Duration) {
         let deadline = Instant::now() + limit;
