@@ -192,6 +192,9 @@ fn start_dnsmasq(ns: &Netns, dev: &str, dir: &Path) -> (Proc, PathBuf) {
         "--bind-interfaces".to_string(),
         "--dhcp-range=198.51.100.50,198.51.100.60,255.255.255.0,2m".to_string(),
         "--dhcp-option=option:router,198.51.100.1".to_string(),
+        // T1 of 4 s: the client renews (unicast) while the test watches.
+        "--dhcp-option=option:T1,4".to_string(),
+        "--dhcp-option=option:T2,100".to_string(),
         "--dhcp-authoritative".to_string(),
         "--no-ping".to_string(),
         "--log-dhcp".to_string(),
@@ -258,6 +261,20 @@ fn dhcp4_leases_an_address_and_default_route_and_releases_them_at_stop() {
         "lease file: {lease_file}"
     );
     assert!(log_text(&log).contains("dhcp lease acquired"));
+    // At T1 the client renews by unicast to the server and keeps its address.
+    let renewed = wait_for(20, || {
+        let text = log_text(&log);
+        (text.contains("dhcp lease extended")
+            && log_text(&dnsmasq_log).matches("DHCPACK").count() >= 2)
+            .then_some(())
+    });
+    assert!(
+        renewed.is_some(),
+        "no renewal at T1:\nrouterd:\n{}\ndnsmasq:\n{}",
+        log_text(&log),
+        log_text(&dnsmasq_log)
+    );
+    assert_eq!(ipv4_addresses(&router, "wan0"), [address.clone()]);
 
     routerd.stop(10);
     assert!(

@@ -218,43 +218,6 @@ impl Links {
         }
     }
 
-    /// The IPv4 default routes of the main table tagged with `protocol`, as
-    /// `(gateway, interface index)`.
-    pub async fn default_routes(&self, protocol: u8) -> Result<Vec<(Ipv4Addr, u32)>, KernelError> {
-        use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute};
-        let mut stream = self
-            .handle()
-            .route()
-            .get(RouteMessageBuilder::<Ipv4Addr>::new().build())
-            .execute();
-        let mut out = Vec::new();
-        while let Some(route) = stream
-            .try_next()
-            .await
-            .map_err(|e| KernelError::from_rtnetlink("route dump", None, e))?
-        {
-            if route.header.destination_prefix_length != 0
-                || u8::from(route.header.protocol) != protocol
-                || u32::from(route.header.table) != MAIN_TABLE
-            {
-                continue;
-            }
-            let mut gateway = None;
-            let mut oif = 0;
-            for attribute in &route.attributes {
-                match attribute {
-                    RouteAttribute::Gateway(RouteAddress::Inet(ip)) => gateway = Some(*ip),
-                    RouteAttribute::Oif(index) => oif = *index,
-                    _ => {}
-                }
-            }
-            if let Some(gateway) = gateway {
-                out.push((gateway, oif));
-            }
-        }
-        Ok(out)
-    }
-
     async fn index_of(&self, name: &str) -> Result<u32, KernelError> {
         self.link_index(name)
             .await?
