@@ -274,7 +274,7 @@ fn dhcp4_leases_an_address_and_default_route_and_releases_them_at_stop() {
         log_text(&log),
         log_text(&dnsmasq_log)
     );
-    assert_eq!(ipv4_addresses(&router, "wan0"), [address.clone()]);
+    assert_eq!(ipv4_addresses(&router, "wan0"), vec![address.clone()]);
 
     routerd.stop(10);
     assert!(
