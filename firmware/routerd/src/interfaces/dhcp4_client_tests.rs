@@ -60,6 +60,37 @@ fn outputs(client: &mut Dhcp4Client) -> (Vec<Sent>, Vec<LeaseEvent>) {
     (sent, events)
 }
 
+/// An ACK for `your_ip` with `mask` (none: the server sent no subnet mask).
+fn ack_for(xid: u32, your_ip: Ipv4Addr, mask: Option<Ipv4Addr>) -> Vec<u8> {
+    let repr = DhcpRepr {
+        message_type: DhcpMessageType::Ack,
+        transaction_id: xid,
+        secs: 0,
+        client_hardware_address: EthernetAddress(MAC),
+        client_ip: Ipv4Addr::UNSPECIFIED,
+        your_ip,
+        server_ip: Ipv4Addr::UNSPECIFIED,
+        router: None,
+        subnet_mask: mask,
+        relay_agent_ip: Ipv4Addr::UNSPECIFIED,
+        broadcast: false,
+        requested_ip: None,
+        client_identifier: None,
+        server_identifier: Some(SERVER),
+        parameter_request_list: None,
+        dns_servers: None,
+        max_size: None,
+        lease_duration: Some(LEASE_SECS),
+        renew_duration: None,
+        rebind_duration: None,
+        additional_options: &[],
+    };
+    let mut bytes = vec![0u8; repr.buffer_len()];
+    repr.emit(&mut DhcpPacket::new_unchecked(&mut bytes[..]))
+        .expect("server packet fits");
+    bytes
+}
+
 /// One server reply built with smoltcp.
 fn reply(
     message_type: DhcpMessageType,
@@ -483,4 +514,81 @@ fn infinite_lease_never_renews() {
     assert_eq!(client.state(), DhcpState::Bound);
     assert_eq!(client.poll_timeout(), None);
     assert_eq!(client.lease().unwrap().expires_at, None);
+}
+
+#[test]
+fn an_ack_with_another_address_replaces_the_lease() {
+    let (mut client, lease, _) = bound(None);
+    let t1 = lease.renew_at.unwrap();
+    client.handle_timeout(t1);
+    let (sent, _) = outputs(&mut client);
+    let moved = Ipv4Addr::new(10, 20, 30, 40);
+    client
+        .handle_packet(t1, &ack_for(sent[0].xid, moved, None))
+        .unwrap();
+    let (_, events) = outputs(&mut client);
+    let [
+        LeaseEvent::Lost {
+            lease: old,
+            reason: LossReason::Replaced,
+        },
+        LeaseEvent::Acquired(new),
+    ] = &events[..]
+    else {
+        panic!("expected Lost(Replaced) then Acquired, got {events:?}");
+    };
+    assert_eq!(old.address, OFFERED);
+    assert_eq!(new.address, moved);
+    assert_eq!(new.prefix_len, 8, "no subnet mask: classful prefix of 10/8");
+    assert_eq!(new.router, None);
+}
+
+#[test]
+fn subnet_masks_become_prefix_lengths_and_odd_masks_fall_back_to_classful() {
+    let prefix = |address: Ipv4Addr, mask: Option<Ipv4Addr>| {
+        let (mut client, discover, start) = selecting();
+        client
+            .handle_packet(
+                start,
+                &reply(DhcpMessageType::Offer, discover.xid, MAC, None),
+            )
+            .unwrap();
+        let (sent, _) = outputs(&mut client);
+        client
+            .handle_packet(start, &ack_for(sent[0].xid, address, mask))
+            .unwrap();
+        client.lease().unwrap().prefix_len
+    };
+    let net = Ipv4Addr::new(198, 51, 100, 7);
+    assert_eq!(prefix(net, Some(Ipv4Addr::new(255, 255, 255, 252))), 30);
+    assert_eq!(prefix(net, Some(Ipv4Addr::new(255, 255, 255, 255))), 32);
+    assert_eq!(prefix(net, Some(Ipv4Addr::new(255, 255, 0, 0))), 16);
+    // Non-contiguous and zero masks are not prefixes: class C for 198.51.100.7.
+    assert_eq!(prefix(net, Some(Ipv4Addr::new(255, 0, 255, 0))), 24);
+    assert_eq!(prefix(net, Some(Ipv4Addr::UNSPECIFIED)), 24);
+    assert_eq!(prefix(Ipv4Addr::new(172, 16, 0, 9), None), 16);
+}
+
+#[test]
+fn an_ack_without_lease_time_or_address_is_incomplete() {
+    let (mut client, discover, start) = selecting();
+    client
+        .handle_packet(
+            start,
+            &reply(DhcpMessageType::Offer, discover.xid, MAC, None),
+        )
+        .unwrap();
+    let (sent, _) = outputs(&mut client);
+    assert_eq!(
+        client.handle_packet(start, &ack_for(sent[0].xid, Ipv4Addr::UNSPECIFIED, None)),
+        Err(Ignored::Incomplete)
+    );
+    let mut no_lease_time = ack_for(sent[0].xid, OFFERED, None);
+    let at = no_lease_time.windows(2).position(|w| w == [51, 4]).unwrap();
+    no_lease_time[at] = 0xfe; // an unknown option instead of the lease time
+    assert_eq!(
+        client.handle_packet(start, &no_lease_time),
+        Err(Ignored::Incomplete)
+    );
+    assert_eq!(client.state(), DhcpState::Requesting);
 }
