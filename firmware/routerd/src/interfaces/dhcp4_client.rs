@@ -30,6 +30,8 @@ use std::time::{Duration, Instant};
 
 use smoltcp::wire::{DhcpMessageType, DhcpPacket, DhcpRepr, EthernetAddress};
 
+use super::dhcp4_wire::{ClientMessage, encode, lease_from_ack};
+
 /// First retransmission interval of DISCOVER and REQUEST.
 pub(crate) const FIRST_RETRANSMIT: Duration = Duration::from_secs(4);
 /// Longest retransmission interval.
@@ -40,14 +42,6 @@ pub(crate) const REQUEST_ATTEMPTS: u32 = 4;
 pub(crate) const RESTART_DELAY: Duration = Duration::from_secs(2);
 /// Shortest wait between REQUESTs while renewing or rebinding.
 pub(crate) const MIN_LEASE_RETRY: Duration = Duration::from_secs(10);
-/// Options asked for: subnet mask, router, DNS, lease time, T1, T2.
-const PARAMETERS: &[u8] = &[1, 3, 6, 51, 58, 59];
-/// Option code of the router list.
-const OPTION_ROUTER: u8 = 3;
-/// Smallest BOOTP message some servers accept.
-const MIN_MESSAGE: usize = 300;
-/// A lease time meaning "forever".
-const INFINITE: u32 = u32::MAX;
 
 /// Where the client is in RFC 2131's state diagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -328,7 +322,12 @@ impl Dhcp4Client {
                 DhcpState::Requesting | DhcpState::Renewing | DhcpState::Rebinding,
                 DhcpMessageType::Ack,
             ) => {
-                let lease = self.lease_from(&packet, &repr).ok_or(Ignored::Incomplete)?;
+                let known_server = self
+                    .offer
+                    .map(|o| o.server)
+                    .or(self.lease.as_ref().map(|l| l.server));
+                let lease = lease_from_ack(&packet, &repr, self.last_sent, known_server)
+                    .ok_or(Ignored::Incomplete)?;
                 self.bind(lease);
                 Ok(())
             }
@@ -424,51 +423,6 @@ impl Dhcp4Client {
         self.state = DhcpState::Bound;
     }
 
-    /// The lease an ACK grants, timed from the last REQUEST; `None` when incomplete.
-    fn lease_from(&self, packet: &DhcpPacket<&[u8]>, repr: &DhcpRepr<'_>) -> Option<Lease> {
-        if repr.your_ip.is_unspecified() {
-            return None;
-        }
-        let seconds = repr.lease_duration?;
-        let server = repr
-            .server_identifier
-            .or(self.offer.map(|o| o.server))
-            .or(self.lease.as_ref().map(|l| l.server))?;
-        let prefix_len = repr
-            .subnet_mask
-            .and_then(mask_prefix)
-            .unwrap_or_else(|| classful_prefix(repr.your_ip));
-        let router = packet
-            .options()
-            .find(|o| o.kind == OPTION_ROUTER && o.data.len() >= 4)
-            .map(|o| Ipv4Addr::new(o.data[0], o.data[1], o.data[2], o.data[3]));
-        let (duration, renew_at, rebind_at, expires_at) = if seconds == INFINITE {
-            (None, None, None, None)
-        } else {
-            let (t1, t2) = match (repr.renew_duration, repr.rebind_duration) {
-                (Some(t1), Some(t2)) if t1 <= t2 && t2 <= seconds => (t1, t2),
-                _ => (seconds / 2, (u64::from(seconds) * 7 / 8) as u32),
-            };
-            let at = |s: u32| Some(self.last_sent + Duration::from_secs(u64::from(s)));
-            (
-                Some(Duration::from_secs(u64::from(seconds))),
-                at(t1),
-                at(t2),
-                at(seconds),
-            )
-        };
-        Some(Lease {
-            address: repr.your_ip,
-            prefix_len,
-            router,
-            server,
-            duration,
-            renew_at,
-            rebind_at,
-            expires_at,
-        })
-    }
-
     fn new_exchange(&mut self, now: Instant) {
         self.xid = self.next_random() as u32;
         self.exchange_started = now;
@@ -535,7 +489,7 @@ impl Dhcp4Client {
         self.out.push_back(Output::Transmit { to, bytes });
     }
 
-    /// Encodes one client message with smoltcp's DHCP representation.
+    /// Encodes one client message of the current exchange.
     fn message(
         &self,
         now: Instant,
@@ -545,41 +499,19 @@ impl Dhcp4Client {
         server_identifier: Option<Ipv4Addr>,
         broadcast: bool,
     ) -> Vec<u8> {
-        let asks = message_type != DhcpMessageType::Release;
         let secs = now
             .saturating_duration_since(self.exchange_started)
             .as_secs();
-        let repr = DhcpRepr {
+        encode(&ClientMessage {
             message_type,
-            transaction_id: self.xid,
+            xid: self.xid,
+            mac: self.mac,
             secs: u16::try_from(secs).unwrap_or(u16::MAX),
-            client_hardware_address: EthernetAddress(self.mac),
             client_ip,
-            your_ip: Ipv4Addr::UNSPECIFIED,
-            server_ip: Ipv4Addr::UNSPECIFIED,
-            router: None,
-            subnet_mask: None,
-            relay_agent_ip: Ipv4Addr::UNSPECIFIED,
-            broadcast,
             requested_ip,
-            client_identifier: Some(EthernetAddress(self.mac)),
             server_identifier,
-            parameter_request_list: asks.then_some(PARAMETERS),
-            dns_servers: None,
-            max_size: asks.then_some(1500),
-            lease_duration: None,
-            renew_duration: None,
-            rebind_duration: None,
-            additional_options: &[],
-        };
-        let mut bytes = vec![0u8; repr.buffer_len().max(MIN_MESSAGE)];
-        let mut packet = DhcpPacket::new_unchecked(&mut bytes[..]);
-        // The buffer is sized by `buffer_len`, so emitting cannot run out of room.
-        if repr.emit(&mut packet).is_err() {
-            tracing::error!("dhcp message did not fit its buffer; sending nothing");
-            return Vec::new();
-        }
-        bytes
+            broadcast,
+        })
     }
 
     /// `base` ± 1 s.
@@ -603,20 +535,4 @@ impl Dhcp4Client {
 fn retry_time(now: Instant, limit: Instant) -> Instant {
     let left = limit.saturating_duration_since(now);
     (now + (left / 2).max(MIN_LEASE_RETRY)).min(limit)
-}
-
-/// Prefix length of a contiguous, non-zero subnet mask.
-fn mask_prefix(mask: Ipv4Addr) -> Option<u8> {
-    let bits = u32::from(mask);
-    let ones = bits.leading_ones();
-    (ones > 0 && bits.checked_shl(ones).unwrap_or(0) == 0).then_some(ones as u8)
-}
-
-/// The historical class prefix when a server sends no subnet mask.
-fn classful_prefix(address: Ipv4Addr) -> u8 {
-    match address.octets()[0] {
-        0..=127 => 8,
-        128..=191 => 16,
-        _ => 24,
-    }
 }

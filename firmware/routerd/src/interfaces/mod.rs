@@ -19,7 +19,12 @@
 mod dhcp4_client;
 #[cfg(test)]
 mod dhcp4_client_tests;
+#[cfg(test)]
+mod dhcp4_lease_tests;
 mod dhcp4_task;
+#[cfg(test)]
+mod dhcp4_test_server;
+mod dhcp4_wire;
 
 use std::time::{Duration, Instant};
 
