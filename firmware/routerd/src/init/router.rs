@@ -3,7 +3,8 @@
 //! Order: mount the state partition ([`super::state::mount`]) -> read the applied-serial
 //! record (the anti-rollback floor) -> verify the config from the config partition
 //! ([`super::config_load::load_verified`]) -> map it ([`crate::router_config::from_verified`])
-//! with the SAM state directory on the state partition, interfaces managed and config
+//! with the SAM state directory on the state partition, forwarding on and reverse-path
+//! filtering loose, interfaces managed and config
 //! pushes written to the config partition -> record the serial as applied ->
 //! run the daemon's event loop ([`crate::daemon::run`]) until SIGTERM/SIGINT (the power
 //! button becomes SIGTERM), which closes every BGP session with a Cease NOTIFICATION.
@@ -58,6 +59,7 @@ pub(crate) fn entry(ctx: &BootContext) -> Outcome {
         ));
     }
     crate::init_logging();
+    forwarding();
     console(&format!(
         "router starting mode={} serial={} state={}",
         router.mode.as_str(),
@@ -76,6 +78,26 @@ pub(crate) fn entry(ctx: &BootContext) -> Outcome {
         Err(e) => return Outcome::Fatal(format!("cannot start the async runtime: {e}")),
     };
     runtime.block_on(run_until_shutdown(router))
+}
+
+/// A router forwards: IPv4 forwarding on; reverse-path filtering loose on every
+/// interface (`default` = 2, `all` = 0 so that the per-interface value decides), which
+/// drops spoofed sources without breaking the asymmetric paths of tunnels.
+fn forwarding() {
+    use kernel::sysctl::{RpFilter, set_ip_forward, set_rp_filter};
+    let steps = [
+        ("ip forwarding", set_ip_forward(true)),
+        (
+            "rp_filter default=loose",
+            set_rp_filter("default", RpFilter::Loose),
+        ),
+        ("rp_filter all=off", set_rp_filter("all", RpFilter::Off)),
+    ];
+    for (step, result) in steps {
+        if let Err(e) = result {
+            console(&format!("cannot set {step}: {e}; continuing"));
+        }
+    }
 }
 
 /// Runs the daemon; while the underlay link is missing (a NIC not yet probed, a cable
