@@ -140,6 +140,9 @@ async fn route(config: RouterConfig, shutdown: impl Future<Output = ()>) -> Resu
         push: crate::config_push::ConfigPush::new(config.push.clone()),
         running: config.clone(),
     };
+    if let Some(gr) = crate::sam::graceful_restart(config.sam.as_ref()) {
+        core.speaker.set_graceful_restart(gr);
+    }
     core.configure(&config);
 
     let mut publish_tick = tokio::time::interval(PUBLISH_INTERVAL);

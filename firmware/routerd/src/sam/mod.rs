@@ -46,6 +46,25 @@ pub(crate) enum Wake {
     StateRetry,
 }
 
+/// What this router's graceful restart capability should say, when SAM changes it.
+///
+/// A SAM leaf advertises restart time 0: its /32s belong to its site, so when the leaf
+/// dies or reboots the RR withdraws them at once (hold timer expiry) instead of keeping
+/// them stale for a restart time. The leaf still helps the RR through a restart (the
+/// RR advertises the default restart time and the RFC 8538 N bit), so an RR outage
+/// withdraws nothing at the leaves (fail-static). `None`: keep the speaker's default.
+pub(crate) fn graceful_restart(
+    settings: Option<&SamSettings>,
+) -> Option<bgp::session::open::GracefulRestartConfig> {
+    match settings.map(|s| &s.role) {
+        Some(Role::Leaf(_)) => Some(bgp::session::open::GracefulRestartConfig {
+            restart_time: 0,
+            ..bgp::session::open::GracefulRestartConfig::default()
+        }),
+        _ => None,
+    }
+}
+
 /// SAM could not start; routerd stops.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum SamError {
