@@ -13,6 +13,12 @@
 //!
 //! The peers are static peers outside the RR's dynamic range and SAM tunnel prefix, so
 //! the speaker and FIB are what is under test, with or without SAM enrollment running.
+//!
+//! SAM faults (`sam_faults`) run an RR and enrolled leaves instead: a state directory
+//! that turns read-only or full, a leaf rebooted, the RR rebooted.
+
+#[path = "faults/sam_faults.rs"]
+mod sam_faults;
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
