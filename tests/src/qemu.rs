@@ -69,8 +69,19 @@ pub struct Guest {
 }
 
 impl Guest {
-    /// Starts QEMU for `spec`.
+    /// Starts QEMU for `spec`; `spec.disk` is protected by a throwaway copy-on-write overlay.
     pub fn start(spec: &GuestSpec) -> std::io::Result<Guest> {
+        Guest::launch(spec, false)
+    }
+
+    /// Starts QEMU for `spec` with `spec.disk` (a raw image) attached directly: the
+    /// guest's writes land in the file and survive the guest, as on a real disk (for
+    /// power-cut and reboot tests).
+    pub fn start_on_disk_in_place(spec: &GuestSpec) -> std::io::Result<Guest> {
+        Guest::launch(spec, true)
+    }
+
+    fn launch(spec: &GuestSpec, in_place: bool) -> std::io::Result<Guest> {
         static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let scratch = std::env::temp_dir().join(format!("routerd-qemu-{}-{n}", std::process::id()));
@@ -146,7 +157,10 @@ impl Guest {
             }
             Boot::Bios => {}
         }
-        if let Some(disk) = &spec.disk {
+        if let (Some(disk), true) = (&spec.disk, in_place) {
+            cmd.arg("-drive")
+                .arg(format!("file={},format=raw,if=virtio", disk.display()));
+        } else if let Some(disk) = &spec.disk {
             let overlay = scratch.join("disk.qcow2");
             let status = Command::new("qemu-img")
                 .args(["create", "-q", "-f", "qcow2", "-F", "raw", "-b"])
@@ -188,6 +202,12 @@ impl Guest {
     /// QEMU's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Cuts the power: kills QEMU (SIGKILL, by PID) without warning the guest.
+    pub fn power_cut(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Waits until a console line contains `marker`; returns the time since QEMU started.

@@ -493,22 +493,20 @@ remote_as = 65000
     config::sign(&config, &key, serial).expect("sign")
 }
 
-/// The full path of a boot: config partition -> verified config -> interfaces -> BGP
-/// Established with BIRD on a tap in a test namespace -> the route arrives at BIRD -> the
-/// power button closes the session with a Cease (BIRD drops it at once, long before its
-/// 90 s hold time) -> power-off. Also: the state partition mounts and records the serial.
-#[test]
-fn a_guest_router_reaches_established_with_bird_and_leaves_with_a_cease() {
-    use system_tests::netns::Netns;
-    use system_tests::peers::{BgpDaemon, Bird, Role, Scratch, Spec};
-    if !system_tests::require_root() {
-        return;
-    }
-    let (dir, _) = build_image("pve-x86_64", "bgp-leaf", Some(&bgp_leaf_blob(3)));
-    let lab = Netns::new("imgbgp");
+/// BIRD as a route reflector on a tap (`tapg`, 192.0.2.1/24) in a fresh namespace: the
+/// guest's underlay segment.
+fn bird_on_a_tap(
+    tag: &str,
+) -> (
+    system_tests::netns::Netns,
+    system_tests::peers::Scratch,
+    system_tests::peers::Bird,
+) {
+    use system_tests::peers::{Bird, Role, Scratch, Spec};
+    let lab = system_tests::netns::Netns::new(tag);
     lab.ip(&["tuntap", "add", "dev", "tapg", "mode", "tap"]);
     lab.addr("tapg", "192.0.2.1/24");
-    let scratch = Scratch::new("imgbgp");
+    let scratch = Scratch::new(tag);
     let bird = Bird::start(
         &lab,
         scratch.dir("bird"),
@@ -520,8 +518,54 @@ fn a_guest_router_reaches_established_with_bird_and_leaves_with_a_cease() {
             },
         },
     );
+    (lab, scratch, bird)
+}
+
+/// Writes `blob` as the only config of `disk` (slot A; slot B emptied), as a tampering
+/// owner of the disk could.
+fn replace_config(disk: &Path, blob: &[u8]) {
+    use std::io::{Seek, SeekFrom, Write};
+    let len = std::fs::metadata(disk).unwrap().len();
+    let plan = image_builder::layout::plan(len).unwrap();
+    let part = plan
+        .iter()
+        .find(|p| p.name == image_builder::layout::CONFIG_NAME)
+        .unwrap();
+    let mut file = std::fs::OpenOptions::new().write(true).open(disk).unwrap();
+    file.seek(SeekFrom::Start(part.offset)).unwrap();
+    file.write_all(&vec![0u8; part.len as usize]).unwrap();
+    file.seek(SeekFrom::Start(part.offset)).unwrap();
+    file.write_all(blob).unwrap();
+    file.sync_all().unwrap();
+}
+
+/// The life of a router on one disk, with BIRD on its underlay segment:
+/// 1. boot: state partition mounted, config verified, interfaces up, BGP Established,
+///    the originated route at BIRD; the power button closes the session with a Cease
+///    (BIRD drops it at once, long before its 90 s hold time), then power-off;
+/// 2. boot again: Established again; then the power is cut (QEMU killed);
+/// 3. an older config (serial 2) is written over the config partition: the next boot
+///    refuses it as a rollback below the applied serial 3, which the state partition kept
+///    through the power cut, says so, and waits (no crash loop).
+#[test]
+fn a_guest_router_reaches_established_survives_a_power_cut_and_refuses_a_rollback() {
+    use system_tests::peers::BgpDaemon;
+    if !system_tests::require_root() {
+        return;
+    }
+    let (dir, _) = build_image("pve-x86_64", "bgp-leaf", Some(&bgp_leaf_blob(3)));
+    let disk = out_root().join(format!("power-cut-{}.img", std::process::id()));
+    std::fs::copy(disk_of(&dir, "pve-x86_64"), &disk).unwrap();
+    struct RemoveOnDrop(PathBuf);
+    impl Drop for RemoveOnDrop {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let _disk_guard = RemoveOnDrop(disk.clone());
+    let (lab, _scratch, bird) = bird_on_a_tap("imgbgp");
     let _vm = vm_lock();
-    let mut spec = x86_direct(&dir, Some(disk_of(&dir, "pve-x86_64")), "");
+    let mut spec = x86_direct(&dir, Some(disk.clone()), "");
     spec.extra = [
         "-netdev",
         "tap,id=n0,ifname=tapg,script=no,downscript=no",
@@ -531,18 +575,17 @@ fn a_guest_router_reaches_established_with_bird_and_leaves_with_a_cease() {
     .map(String::from)
     .to_vec();
     spec.netns = Some(lab.name().to_string());
-    let mut guest = Guest::start(&spec).unwrap();
-    guest
-        .wait_for(
-            "routerd: state partition /dev/vda3 mounted at /var/lib/routerd",
-            BOOT_TIMEOUT,
-        )
-        .unwrap();
-    guest
-        .wait_for("routerd: router starting mode=leaf serial=3", BOOT_TIMEOUT)
-        .unwrap();
+
+    // 1. First boot, BGP, orderly shutdown with a Cease.
+    let mut guest = Guest::start_on_disk_in_place(&spec).unwrap();
+    for marker in [
+        "routerd: state partition /dev/vda3 mounted at /var/lib/routerd",
+        "routerd: router starting mode=leaf serial=3 state=persistent",
+    ] {
+        guest.wait_for(marker, BOOT_TIMEOUT).unwrap();
+    }
     let established = guest.wait_for("state=Established", BOOT_TIMEOUT).unwrap();
-    eprintln!("guest boot (QEMU start) to BGP Established: {established:?}");
+    eprintln!("QEMU start to BGP Established (direct kernel boot): {established:?}");
     let arrived = system_tests::netns::wait_for(60, || {
         bird.routes()
             .into_iter()
@@ -552,18 +595,52 @@ fn a_guest_router_reaches_established_with_bird_and_leaves_with_a_cease() {
         arrived.unwrap_or_else(|| panic!("BIRD never got 198.51.100.0/24\n{}", guest.transcript()));
     assert_eq!(route.next_hop.as_deref(), Some("192.0.2.2"), "{route:?}");
     assert_eq!(bird.established(), 1);
-
     power_off_cleanly(&mut guest);
     // A powered-off guest sends nothing more: only a NOTIFICATION (Cease) sent during the
     // orderly shutdown makes BIRD drop the session before its 90 s hold timer.
     let dropped = system_tests::netns::wait_for(20, || (bird.established() == 0).then_some(()));
     assert!(
         dropped.is_some(),
-        "BIRD still has the session after the guest powered off\n{}",
-        guest.transcript()
+        "BIRD still has the session after the guest powered off\n{}\n--- bird ---\n{}",
+        guest.transcript(),
+        system_tests::peers::log_tail(&bird.log, 20)
     );
-    eprintln!(
-        "bird log tail:\n{}",
-        system_tests::peers::log_tail(&bird.log, 10)
+    drop(guest);
+
+    // 2. Second boot from the same disk, then a power cut while routing.
+    let mut guest = Guest::start_on_disk_in_place(&spec).unwrap();
+    guest
+        .wait_for(
+            "routerd: router starting mode=leaf serial=3 state=persistent",
+            BOOT_TIMEOUT,
+        )
+        .unwrap();
+    guest.wait_for("state=Established", BOOT_TIMEOUT).unwrap();
+    guest.power_cut();
+    drop(guest);
+
+    // 3. A rollback to serial 2 is refused: the applied serial survived the power cut.
+    replace_config(&disk, &bgp_leaf_blob(2));
+    let mut guest = Guest::start_on_disk_in_place(&spec).unwrap();
+    guest
+        .wait_for(
+            "routerd: state partition /dev/vda3 mounted at /var/lib/routerd",
+            BOOT_TIMEOUT,
+        )
+        .unwrap();
+    guest
+        .wait_for("routerd: config refused:", BOOT_TIMEOUT)
+        .unwrap();
+    let refusal = guest
+        .transcript()
+        .lines()
+        .find(|l| l.contains("config refused:"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        refusal.contains("rollback refused: serial 2 is lower than the applied serial 3"),
+        "{refusal}"
     );
+    assert_eq!(guest.lines_containing("router starting"), 0);
+    power_off_cleanly(&mut guest);
 }
