@@ -4,6 +4,11 @@
 //! - `links`: creates a kernel IPIP link and a kernel WireGuard link (configured with a
 //!   private key and one peer) through the `kernel` crate's netlink code and prints
 //!   `routerd: selftest ipip t0 ok` / `routerd: selftest wireguard wg0 ok`.
+//! - `wgpair-a` / `wgpair-b`: two guests on one segment run routerd's kernel transport
+//!   (kernel WireGuard with IPIP inside) toward each other and talk TCP across it; see
+//!   [`wgpair`]. Ends in `routerd: selftest wgpair passed` or `... FAILED: reason`.
+
+mod wgpair;
 
 use std::net::Ipv4Addr;
 
@@ -32,6 +37,21 @@ pub(super) fn run(name: &str) -> Outcome {
                     Outcome::Stopped
                 }
             }
+        }
+        "wgpair-a" | "wgpair-b" => {
+            let side = &name["wgpair-".len()..];
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => return Outcome::Fatal(format!("selftest: no runtime: {e}")),
+            };
+            match runtime.block_on(wgpair::run(side)) {
+                Ok(()) => console(&format!("selftest wgpair passed side={side}")),
+                Err(e) => console(&format!("selftest wgpair FAILED side={side}: {e}")),
+            }
+            Outcome::Stopped
         }
         other => {
             console(&format!("unknown selftest {other:?}; ignoring"));

@@ -11,8 +11,10 @@
 //! allowed IPs (the peer's tunnel address /32 only), encrypts and sends to the endpoint.
 //! Inbound, WireGuard accepts the outer packet because its source is that allowed IP and
 //! hands it to the IPIP receive path, which finds the link by (remote, local). Reverse
-//! path filtering is loose on the WireGuard device, because the route back to the outer
-//! source points at the IPIP device.
+//! path filtering is off on the WireGuard device: the route back to the outer source
+//! points at the IPIP device, and the device has no address, for which the kernel's
+//! loose check drops everything too. WireGuard's own check (the source must be the
+//! sending peer's allowed IP) is the stricter one.
 //!
 //! Peers: [`KernelWireGuard::add_peers`] configures a whole batch in one
 //! `WG_CMD_SET_DEVICE` exchange (split across messages by the `kernel` crate), never with
@@ -62,7 +64,7 @@ pub(super) struct KernelWireGuard {
 
 impl KernelWireGuard {
     /// Creates [`WG_DEVICE`] afresh (a leftover of an earlier run is deleted first),
-    /// sets key, port and MTU, brings it up. A kernel without WireGuard gives
+    /// sets key, port and MTU, turns reverse-path filtering off on it, brings it up. A kernel without WireGuard gives
     /// `KernelError::Unsupported` (creating the link or resolving the family), and leaves
     /// nothing behind.
     pub(super) async fn start(
@@ -105,7 +107,7 @@ impl KernelWireGuard {
             .set_mtu(WG_DEVICE, settings.mtu + IPIP_HEADER)
             .await?;
         self.links.link_up(WG_DEVICE).await?;
-        kernel::sysctl::set_rp_filter(WG_DEVICE, kernel::sysctl::RpFilter::Loose)?;
+        kernel::sysctl::set_rp_filter(WG_DEVICE, kernel::sysctl::RpFilter::Off)?;
         Ok(())
     }
 
