@@ -41,7 +41,8 @@ pub struct Bgp {
     /// Route-reflector cluster id (RFC 4456); the router id when unset.
     #[serde(default)]
     pub cluster_id: Option<Ipv4Addr>,
-    /// Kernel routing table for learned routes (default 254, main).
+    /// Kernel routing table for learned routes (default 254, main); 0: learned routes
+    /// are not installed in the kernel (a route reflector that only reflects).
     #[serde(default = "main_table")]
     pub kernel_table: u32,
     /// Device learned routes point at (e.g. the tunnel); chosen per route when unset.

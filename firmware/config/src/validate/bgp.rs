@@ -33,11 +33,12 @@ pub(super) fn check(config: &Config, checks: &mut Checks) {
             "use 0 or 3..=65535 seconds (default 90)",
         );
     }
-    if matches!(bgp.kernel_table, 0 | 253 | 255) {
+    // Table 0 (the kernel's "unspecified") means no kernel routes at all.
+    if matches!(bgp.kernel_table, 253 | 255) {
         checks.fail(
             "bgp.kernel_table",
             format!("table {} is reserved", bgp.kernel_table),
-            "use 254 (main) or a table in 1..=252 or above 255",
+            "use 254 (main), a table in 1..=252 or above 255, or 0 for no kernel routes",
         );
     }
     if let Some(id) = bgp.cluster_id

@@ -11,6 +11,7 @@
 //!   never admitted as peers;
 //! - a leaf originates the /32s its SAM claim owns and opens its sessions from its claim's
 //!   tunnel address;
+//! - `bgp.kernel_table = 0` installs no kernel routes (no FIB task);
 //! - without an `[api]` section a development config serves the status API without a
 //!   token on [`DEV_API_ADDR`].
 
@@ -30,6 +31,8 @@ use crate::fib::FibSettings;
 pub(crate) const DEV_API_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 7179);
 /// How long a session torn down by its prefix limit stays down before retrying.
 pub(crate) const MAX_PREFIX_IDLE: Duration = Duration::from_secs(30);
+/// `bgp.kernel_table` value that turns kernel route installation off.
+pub(crate) const NO_KERNEL_TABLE: u32 = 0;
 /// Time between connection attempts to a configured peer.
 pub(crate) const CONNECT_RETRY: Duration = Duration::from_secs(5);
 
@@ -177,7 +180,7 @@ pub(super) fn map(
             .map(|&a| SocketAddr::new(a, bgp.listen_port))
             .collect(),
         announce,
-        fib: Some(FibSettings {
+        fib: (bgp.kernel_table != NO_KERNEL_TABLE).then(|| FibSettings {
             table: bgp.kernel_table,
             device: bgp.kernel_device.as_ref().map(|d| d.as_str().to_string()),
         }),
@@ -433,6 +436,13 @@ max_leaves = 4
         let c = from_toml(&format!("{BASE}{api}"), "t.toml").unwrap();
         let limits = c.api.map(|a| a.access.limits);
         assert_eq!(limits.map(|l| (l.per_second, l.burst)), Some((4, 9)));
+    }
+
+    #[test]
+    fn kernel_table_0_leaves_the_kernel_alone() {
+        let off = BASE.replace("kernel_table = 77", "kernel_table = 0");
+        assert_eq!(from_toml(&off, "t.toml").unwrap().fib, None);
+        assert!(from_toml(BASE, "t.toml").unwrap().fib.is_some());
     }
 
     #[test]
