@@ -17,7 +17,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use bgp::speaker::ConnId;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc;
@@ -26,8 +26,11 @@ use tokio::task::{AbortHandle, JoinSet};
 /// Longest one queued write may take (the peer not reading) before the connection is
 /// given up (longer than the largest hold time that still sends keepalives every 30 s).
 const WRITE_STALL: Duration = Duration::from_secs(120);
-/// Size of one read; BGP messages are at most 4096 bytes (65535 with extended messages).
-const READ_CHUNK: usize = 64 * 1024;
+/// Largest single read; BGP messages are at most 4096 bytes (65535 with extended
+/// messages).
+const READ_CHUNK_MAX: usize = 64 * 1024;
+/// Smallest single read: a session that only exchanges keepalives reads this much.
+const READ_CHUNK_MIN: usize = 4 * 1024;
 
 /// Something that happened on the network, for the core.
 #[derive(Debug)]
@@ -230,16 +233,25 @@ impl ConnTable {
     }
 }
 
-async fn read_loop(conn: ConnId, mut read: OwnedReadHalf, events: EventSender) {
-    let mut buf = vec![0u8; READ_CHUNK];
+/// Reads by need: no buffer is held while the socket is idle (a thousand quiet sessions
+/// hold none), and each read's buffer goes to the core as is. The read size doubles while
+/// reads fill it (bulk transfer) and halves while they use less than a quarter of it.
+async fn read_loop(conn: ConnId, read: OwnedReadHalf, events: EventSender) {
+    let mut chunk = READ_CHUNK_MIN;
     loop {
-        match read.read(&mut buf).await {
+        if read.readable().await.is_err() {
+            let _ = events.send(NetEvent::Closed { conn }).await;
+            return;
+        }
+        let mut data = Vec::with_capacity(chunk);
+        match read.try_read_buf(&mut data) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
             Ok(0) | Err(_) => {
                 let _ = events.send(NetEvent::Closed { conn }).await;
                 return;
             }
             Ok(n) => {
-                let data = buf[..n].to_vec();
+                chunk = next_read_size(chunk, n);
                 if events
                     .send(NetEvent::Received { conn, data })
                     .await
@@ -249,6 +261,17 @@ async fn read_loop(conn: ConnId, mut read: OwnedReadHalf, events: EventSender) {
                 }
             }
         }
+    }
+}
+
+/// The size of the next read after one of `chunk` octets returned `n`.
+fn next_read_size(chunk: usize, n: usize) -> usize {
+    if n >= chunk {
+        (chunk * 2).min(READ_CHUNK_MAX)
+    } else if n < chunk / 4 {
+        (chunk / 2).max(READ_CHUNK_MIN)
+    } else {
+        chunk
     }
 }
 
@@ -273,4 +296,23 @@ async fn write_loop(
         }
     }
     let _ = tokio::time::timeout(WRITE_STALL, write.shutdown()).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_size_grows_with_full_reads_and_shrinks_with_small_ones() {
+        let mut chunk = READ_CHUNK_MIN;
+        for _ in 0..10 {
+            chunk = next_read_size(chunk, chunk);
+        }
+        assert_eq!(chunk, READ_CHUNK_MAX);
+        assert_eq!(next_read_size(chunk, chunk / 2), chunk);
+        for _ in 0..10 {
+            chunk = next_read_size(chunk, 19);
+        }
+        assert_eq!(chunk, READ_CHUNK_MIN);
+    }
 }

@@ -5,7 +5,9 @@
 //! channel of [`NetEvent`]s (listeners, connects, readers); route queries from the API;
 //! config pushes and confirms from the API ([`crate::config_push`]; a pushed config not
 //! confirmed in time is reverted on the status tick).
-//! Timers come before network input so that a flood of UPDATEs cannot starve keepalives.
+//! Timers come before network input so that a flood of UPDATEs cannot starve keepalives,
+//! and after [`YIELD_AFTER`] of network input the loop yields to the runtime's other
+//! tasks, so the status API answers during a bulk ingest.
 //! After every input the loop drains `poll_output()` completely: bytes go to
 //! per-connection writers, connects are started, FIB changes of the drain are handed to
 //! the FIB task as one batch, events are logged, and a status snapshot is published.
@@ -44,6 +46,10 @@ const QUERY_QUEUE: usize = 16;
 const CONFIG_QUEUE: usize = 4;
 /// Depth of the network event channel (backpressure on readers beyond it).
 const EVENT_QUEUE: usize = 1024;
+/// Longest stretch of network input the loop handles before it lets the runtime's other
+/// tasks (status API, readers, writers) run: a queued bulk ingest would otherwise hold
+/// the single-threaded runtime until it is all processed.
+const YIELD_AFTER: Duration = Duration::from_millis(10);
 
 /// The daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -150,6 +156,7 @@ async fn route(config: RouterConfig, shutdown: impl Future<Output = ()>) -> Resu
     let timer = tokio::time::sleep_until(TokioInstant::now());
     tokio::pin!(timer, shutdown);
     let mut armed: Option<Instant> = None;
+    let mut busy_since = Instant::now();
     loop {
         let deadline = core.speaker.poll_timeout();
         if deadline != armed {
@@ -177,7 +184,13 @@ async fn route(config: RouterConfig, shutdown: impl Future<Output = ()>) -> Resu
                 core.sam.handle(wake);
                 core.drain();
             }
-            Some(event) = events.recv() => core.on_net_event(event),
+            Some(event) = events.recv() => {
+                core.on_net_event(event);
+                if busy_since.elapsed() >= YIELD_AFTER {
+                    tokio::task::yield_now().await;
+                    busy_since = Instant::now();
+                }
+            }
             Some(query) = queries.recv() => core.on_query(query),
             Some(command) = config_commands.recv() => core.on_config(command),
         }
