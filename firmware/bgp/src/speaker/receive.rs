@@ -24,6 +24,10 @@ use crate::speaker::peer::Peer;
 use crate::speaker::{ConnId, Event, MaxPrefixAction, Speaker, SpeakerConfig};
 use crate::wire::{self, Message, MpReach, Notification, Update};
 
+/// Capacity of an empty receive buffer kept for the next chunk; a larger one (left by a
+/// bulk transfer) is given back.
+const RX_KEEP: usize = 8 * 1024;
+
 /// The import verdict of one route.
 fn judge(
     peer: &mut Peer,
@@ -69,12 +73,21 @@ impl Speaker {
         let Some(c) = self.conns.get_mut(&id) else {
             return;
         };
-        c.rx.extend_from_slice(data);
+        // Whole messages are framed straight from `data` when nothing is left over from
+        // the previous chunk; only a partial message is copied into `rx`.
+        let from_input = c.rx.is_empty();
+        if !from_input {
+            c.rx.extend_from_slice(data);
+        }
         let mut offset = 0;
         loop {
             let ctx = self.conn_ctx(id);
             let Some(c) = self.conns.get(&id) else { return };
-            let buf = &c.rx[offset..];
+            let buf = if from_input {
+                &data[offset..]
+            } else {
+                &c.rx[offset..]
+            };
             let mut end_of_rib = None;
             let parsed = match wire::frame_len(buf) {
                 Ok(None) => break,
@@ -125,7 +138,15 @@ impl Speaker {
             }
         }
         if let Some(c) = self.conns.get_mut(&id) {
-            c.rx.drain(..offset);
+            if from_input {
+                c.rx.extend_from_slice(&data[offset..]);
+            } else {
+                c.rx.drain(..offset);
+            }
+            // A bulk transfer grew the buffer; a quiet session keeps none.
+            if c.rx.is_empty() && c.rx.capacity() > RX_KEEP {
+                c.rx = Vec::new();
+            }
         }
     }
 

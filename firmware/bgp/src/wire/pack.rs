@@ -43,7 +43,9 @@ fn pack<T>(
         if end == start {
             break;
         }
-        let mut buf = Vec::with_capacity(MAX_MESSAGE_LEN);
+        // Exactly the message's size: a thousand peers each sent one small UPDATE must
+        // not hold a thousand 4 KiB buffers while the writers catch up.
+        let mut buf = Vec::with_capacity(MAX_MESSAGE_LEN - budget + used);
         let at = header::begin(&mut buf, header::UPDATE);
         message(&items[start..end], &mut buf);
         header::finish(&mut buf, at);
