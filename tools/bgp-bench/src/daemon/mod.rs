@@ -61,9 +61,6 @@ pub struct RrSetup<'a> {
     pub max_peers: usize,
     /// routerd's binary.
     pub routerd: &'a Path,
-    /// The peers that will connect. routerd gets them as static passive RR clients: its
-    /// dynamic ranges only accept routes from leaves enrolled through SAM.
-    pub peers: &'a [Ipv4Addr],
 }
 
 /// How to reach a running daemon's control interface.

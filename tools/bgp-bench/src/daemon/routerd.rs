@@ -1,6 +1,8 @@
-//! routerd as route reflector: `routerd run --config rr.toml --api 127.0.0.1:7179` with
-//! the benchmark's peers as static passive route-reflector clients and no policy. Status: `GET /v1/peers`,
-//! fetched from inside the namespace by the benchmark's own `agent http-get`.
+//! routerd as route reflector: `routerd run --config rr.toml --api 127.0.0.1:7179` with a
+//! dynamic range for the benchmark's peers (RR clients, no policy, no SAM) and
+//! `kernel_table = 0` (no kernel routes), like the other daemons, which run without kernel sync. Status:
+//! `GET /v1/peers`, fetched from inside the namespace by the benchmark's own
+//! `agent http-get`.
 
 use std::net::SocketAddr;
 
@@ -13,26 +15,15 @@ use crate::lab::Proc;
 /// Where routerd's status API listens inside the namespace.
 const API: &str = "127.0.0.1:7179";
 
-/// The route-reflector config for the benchmark: the benchmark's peers as static
-/// passive RR clients without policy, and the enrollment service an RR config requires
-/// (unused here). routerd's dynamic ranges accept routes only from leaves enrolled
-/// through SAM, which the benchmark's peers are not, so unlike the other daemons routerd
-/// does not use a dynamic range here. It programs the routes it learns into kernel
-/// table 200 of its namespace; the other daemons run without kernel sync.
+/// The route-reflector config for the benchmark: a plain BGP route reflector (no `[sam]`
+/// sections) that accepts any peer of the benchmark's range as a route-reflector client
+/// without policy, and leaves the kernel's routing tables alone.
 pub(super) fn config(s: &RrSetup<'_>) -> String {
     let rr = s.rr;
+    let range = s.range;
     let max_peers = (s.max_peers + 16).clamp(16, 4096);
     let state = s.dir.join("state");
     let state = state.display();
-    let peers: String = s
-        .peers
-        .iter()
-        .map(|p| {
-            format!(
-                "[[bgp.peers]]\naddress = \"{p}\"\nremote_as = 65000\nrr_client = true\npassive = true\n\n"
-            )
-        })
-        .collect();
     format!(
         r#"# bgp-bench route reflector (development config, never signed)
 # RFC 8032 test vector 1 public key: no blob signed by it is ever used.
@@ -49,27 +40,12 @@ board = "dev"
 [bgp]
 listen_addresses = ["{rr}"]
 cluster_id = "{rr}"
-kernel_table = 200
+kernel_table = 0
 
-{peers}
-# Required for an RR (with the dynamic range its enrolled leaves would use); the tunnel
-# range lies outside the benchmark's fabric, so no benchmark peer counts as a leaf.
 [[bgp.dynamic]]
-prefix = "192.0.2.0/24"
-max_peers = 16
+prefix = "{range}"
+max_peers = {max_peers}
 template = {{ remote_as = 65000, rr_client = true }}
-
-[sam.rr]
-listen_address = "{rr}"
-tunnel_address = "192.0.2.1"
-
-[[sam.rr.policies]]
-name = "bench"
-tunnel_prefix = "192.0.2.0/24"
-client_prefixes = ["10.0.0.0/8"]
-join_tokens = ["bgp-bench-unused-token-0001"]
-claim_ttl_secs = 3600
-max_leaves = {max_peers}
 "#
     )
 }

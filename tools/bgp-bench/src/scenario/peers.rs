@@ -78,9 +78,6 @@ pub fn run(
         "{}: starting route reflector for {peers} dynamic peers",
         kind.name()
     ));
-    let leaf_addrs: Vec<std::net::Ipv4Addr> = (0..peers as u32)
-        .map(|i| std::net::Ipv4Addr::from(FIRST_LEAF.to_bits() + i))
-        .collect();
     let setup = RrSetup {
         ns: fabric.node(rr_ns),
         dir: &dir,
@@ -88,7 +85,6 @@ pub fn run(
         range: RANGE,
         max_peers: peers,
         routerd: &common.routerd,
-        peers: &leaf_addrs,
     };
     let mut rr = daemon::start(kind, &setup)?;
     let connect_secs = common.timeout.as_secs().max(1).to_string();

@@ -95,7 +95,6 @@ pub fn run(
         range: RANGE,
         max_peers: 2,
         routerd: &common.routerd,
-        peers: &[FEEDER, SINK],
     };
     let mut rr = daemon::start(kind, &setup)?;
     let n = routes.to_string();
