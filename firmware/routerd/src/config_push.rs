@@ -326,6 +326,9 @@ pub(crate) fn changes(
     if old.mode != new.mode {
         later.push("mode changes at the next start".into());
     }
+    if old.manage_interfaces && !same(&old.interfaces, &new.interfaces) {
+        later.push("interfaces (names, addresses, MTU, DHCP) change at the next start".into());
+    }
     (inputs, later)
 }
 
@@ -345,5 +348,51 @@ mod tests {
         assert!(!binds_cover(&["[::]:7179".parse().unwrap()], addr));
         assert!(!binds_cover(&["192.0.2.9:7179".parse().unwrap()], addr));
         assert!(!binds_cover(&[], addr));
+    }
+
+    fn leaf_with_address(address: &str) -> RouterConfig {
+        let text = format!(
+            r#"trusted_keys = ["d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"]
+[node]
+name = "l"
+mode = "leaf"
+router_id = "192.0.2.2"
+asn = 65000
+board = "pve-x86_64"
+[[interfaces]]
+name = "wan0"
+role = "underlay"
+addresses = ["{address}"]
+"#
+        );
+        let path = std::env::temp_dir().join(format!(
+            "push-changes-{}-{}.toml",
+            std::process::id(),
+            address.replace(['/', '.'], "-")
+        ));
+        std::fs::write(&path, text).unwrap();
+        let config = crate::router_config::load_config(
+            &crate::router_config::ConfigSource::TomlFile(path.clone()),
+        )
+        .unwrap();
+        std::fs::remove_file(&path).unwrap();
+        config
+    }
+
+    #[test]
+    fn changed_interfaces_are_reported_for_the_next_start() {
+        let mut old = leaf_with_address("192.0.2.2/24");
+        let mut new = leaf_with_address("192.0.2.3/24");
+        let (_, later) = changes(&old, &new);
+        assert!(
+            !later.iter().any(|l| l.contains("interfaces")),
+            "unmanaged interfaces are not this router's business: {later:?}"
+        );
+        old.manage_interfaces = true;
+        new.manage_interfaces = true;
+        let (_, later) = changes(&old, &new);
+        assert!(later.iter().any(|l| l.contains("interfaces")), "{later:?}");
+        let (_, later) = changes(&old, &old.clone());
+        assert!(!later.iter().any(|l| l.contains("interfaces")), "{later:?}");
     }
 }
