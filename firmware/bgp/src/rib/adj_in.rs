@@ -8,6 +8,12 @@
 //! its routes are marked stale ([`AdjRibIn::mark_stale`]) instead of being removed; a
 //! route received again replaces its stale copy, and [`AdjRibIn::remove_stale`] drops
 //! the ones left at End-of-RIB or when the restart timer fires.
+//!
+//! Storage: one map holds every route's received attributes (8 octets a route); a
+//! second map holds the exceptions (rejected, accepted with changed attributes, stale),
+//! so a peer whose routes are accepted unchanged costs one small entry per route.
+
+use std::sync::Arc;
 
 use crate::rib::prefix_map::PrefixMap;
 
@@ -35,50 +41,65 @@ pub struct InRoute {
     pub stale: bool,
 }
 
-/// How a route is stored: 24 octets (an [`InRoute`] takes 32).
+/// What a route has beyond its received attributes, kept only for routes that are not
+/// "accepted unchanged and fresh": rejected, accepted with changed attributes, or stale.
 #[derive(Debug, Clone)]
-struct Stored {
-    received: Attrs,
+struct Exception {
     /// `Some`: accepted with these attributes; `None`: rejected for `reason`.
     accepted: Option<Attrs>,
     reason: u16,
     stale: bool,
 }
 
-impl Stored {
-    fn new(route: InRoute) -> Stored {
-        let (accepted, reason) = match route.verdict {
-            Verdict::Accepted(a) => (Some(a), 0),
-            Verdict::Rejected(r) => (None, r),
+impl Exception {
+    /// The exception of `route`; `None` for a fresh route accepted with the attributes it
+    /// was received with (the common case, stored as the received attributes alone).
+    fn of(route: &InRoute) -> Option<Exception> {
+        let (accepted, reason) = match &route.verdict {
+            Verdict::Accepted(a) if !route.stale && Arc::ptr_eq(a, &route.received) => {
+                return None;
+            }
+            Verdict::Accepted(a) => (Some(Arc::clone(a)), 0),
+            Verdict::Rejected(r) => (None, *r),
         };
-        Stored {
-            received: route.received,
+        Some(Exception {
             accepted,
             reason,
             stale: route.stale,
-        }
+        })
     }
 
     fn verdict(&self) -> Verdict {
         match &self.accepted {
-            Some(a) => Verdict::Accepted(a.clone()),
+            Some(a) => Verdict::Accepted(Arc::clone(a)),
             None => Verdict::Rejected(self.reason),
         }
     }
+}
 
-    fn into_route(self) -> InRoute {
-        InRoute {
-            verdict: self.verdict(),
-            received: self.received,
-            stale: self.stale,
-        }
+/// The route made of its received attributes and its exception, if any.
+fn route_of(received: Attrs, exception: Option<Exception>) -> InRoute {
+    match exception {
+        None => InRoute {
+            verdict: Verdict::Accepted(Arc::clone(&received)),
+            received,
+            stale: false,
+        },
+        Some(e) => InRoute {
+            verdict: e.verdict(),
+            received,
+            stale: e.stale,
+        },
     }
 }
 
 /// Adj-RIB-In of one peer.
 #[derive(Debug, Default)]
 pub struct AdjRibIn {
-    routes: PrefixMap<Stored>,
+    /// Received attributes of every route.
+    routes: PrefixMap<Attrs>,
+    /// Routes that are not accepted unchanged and fresh (a subset of `routes`' keys).
+    exceptions: PrefixMap<Exception>,
     accepted: u64,
     stale: u64,
     reasons: Vec<(String, u64)>,
@@ -111,11 +132,31 @@ impl AdjRibIn {
         }
     }
 
+    /// The exception of `prefix` (cheap when there are none).
+    fn exception(&self, prefix: &IpNet) -> Option<&Exception> {
+        if self.exceptions.is_empty() {
+            return None;
+        }
+        self.exceptions.get(prefix)
+    }
+
+    fn take_exception(&mut self, prefix: &IpNet) -> Option<Exception> {
+        if self.exceptions.is_empty() {
+            return None;
+        }
+        self.exceptions.remove(prefix)
+    }
+
     /// Store a route (replacing any previous one) and return the previous one.
     pub fn insert(&mut self, prefix: IpNet, route: InRoute) -> Option<InRoute> {
         self.count(&route.verdict, true);
         self.stale += u64::from(route.stale);
-        let old = self.routes.insert(prefix, Stored::new(route))?.into_route();
+        let exception = Exception::of(&route);
+        let old_exception = match exception {
+            Some(e) => self.exceptions.insert(prefix, e),
+            None => self.take_exception(&prefix),
+        };
+        let old = route_of(self.routes.insert(prefix, route.received)?, old_exception);
         self.count(&old.verdict, false);
         self.stale -= u64::from(old.stale);
         Some(old)
@@ -123,7 +164,8 @@ impl AdjRibIn {
 
     /// Remove a route.
     pub fn remove(&mut self, prefix: &IpNet) -> Option<InRoute> {
-        let old = self.routes.remove(prefix)?.into_route();
+        let received = self.routes.remove(prefix)?;
+        let old = route_of(received, self.take_exception(prefix));
         self.count(&old.verdict, false);
         self.stale -= u64::from(old.stale);
         Some(old)
@@ -131,15 +173,38 @@ impl AdjRibIn {
 
     /// Mark every IPv4 (`v4`) and/or IPv6 (`v6`) route stale; returns how many are stale.
     pub fn mark_stale(&mut self, v4: bool, v6: bool) -> u64 {
-        for (prefix, route) in self.routes.iter_mut() {
+        let AdjRibIn {
+            routes,
+            exceptions,
+            stale,
+            ..
+        } = self;
+        for (prefix, received) in routes.iter() {
             let family = if matches!(prefix, IpNet::V4(_)) {
                 v4
             } else {
                 v6
             };
-            if family && !route.stale {
-                route.stale = true;
-                self.stale += 1;
+            if !family {
+                continue;
+            }
+            match exceptions.get_mut(&prefix) {
+                Some(e) if e.stale => {}
+                Some(e) => {
+                    e.stale = true;
+                    *stale += 1;
+                }
+                None => {
+                    exceptions.insert(
+                        prefix,
+                        Exception {
+                            accepted: Some(Arc::clone(received)),
+                            reason: 0,
+                            stale: true,
+                        },
+                    );
+                    *stale += 1;
+                }
             }
         }
         self.stale
@@ -152,9 +217,9 @@ impl AdjRibIn {
             return Vec::new();
         }
         let gone: Vec<IpNet> = self
-            .routes
+            .exceptions
             .iter()
-            .filter(|(p, r)| r.stale && if matches!(p, IpNet::V4(_)) { v4 } else { v6 })
+            .filter(|(p, e)| e.stale && if matches!(p, IpNet::V4(_)) { v4 } else { v6 })
             .map(|(p, _)| p)
             .collect();
         let mut accepted = Vec::new();
@@ -175,38 +240,48 @@ impl AdjRibIn {
 
     /// Change the verdict of a stored route; returns the old one.
     pub fn set_verdict(&mut self, prefix: &IpNet, verdict: Verdict) -> Option<Verdict> {
-        let route = self.routes.get_mut(prefix)?;
-        let old = route.verdict();
-        let stale = route.stale;
-        *route = Stored::new(InRoute {
-            received: route.received.clone(),
+        let received = Arc::clone(self.routes.get(prefix)?);
+        let old = route_of(Arc::clone(&received), self.exception(prefix).cloned());
+        let new = InRoute {
+            received,
             verdict: verdict.clone(),
-            stale,
-        });
-        self.count(&old, false);
+            stale: old.stale,
+        };
+        match Exception::of(&new) {
+            Some(e) => {
+                self.exceptions.insert(*prefix, e);
+            }
+            None => {
+                self.take_exception(prefix);
+            }
+        }
+        self.count(&old.verdict, false);
         self.count(&verdict, true);
-        Some(old)
+        Some(old.verdict)
     }
 
     /// A stored route.
     pub fn get(&self, prefix: &IpNet) -> Option<InRoute> {
-        self.routes.get(prefix).map(|r| r.clone().into_route())
+        let received = Arc::clone(self.routes.get(prefix)?);
+        Some(route_of(received, self.exception(prefix).cloned()))
     }
 
     /// Every stored route with its received attributes.
     pub fn iter(&self) -> impl Iterator<Item = (IpNet, &Attrs)> {
-        self.routes.iter().map(|(p, r)| (p, &r.received))
+        self.routes.iter()
     }
 
     /// Remove everything, returning the prefixes that were accepted.
     pub fn clear(&mut self) -> Vec<IpNet> {
+        let exceptions = &self.exceptions;
         let accepted = self
             .routes
-            .drain()
-            .filter(|(_, r)| r.accepted.is_some())
+            .iter()
+            .filter(|(p, _)| exceptions.get(p).is_none_or(|e| e.accepted.is_some()))
             .map(|(p, _)| p)
             .collect();
         self.routes.clear();
+        self.exceptions.clear();
         self.accepted = 0;
         self.stale = 0;
         for r in &mut self.reasons {
@@ -248,8 +323,31 @@ mod tests {
     use crate::wire::PathAttributes;
 
     #[test]
-    fn a_stored_route_takes_24_octets() {
-        assert_eq!(std::mem::size_of::<Stored>(), 24);
+    fn a_route_accepted_unchanged_is_stored_without_an_exception() {
+        let mut a = AdjRibIn::new();
+        let attrs: Attrs = Arc::new(PathAttributes::default());
+        let changed: Attrs = Arc::new(PathAttributes {
+            local_pref: Some(7),
+            ..PathAttributes::default()
+        });
+        let p: IpNet = "192.0.2.1/32".parse().unwrap();
+        let route = |verdict| InRoute {
+            received: attrs.clone(),
+            verdict,
+            stale: false,
+        };
+        a.insert(p, route(Verdict::Accepted(attrs.clone())));
+        assert!(a.exceptions.is_empty());
+        a.insert(p, route(Verdict::Accepted(changed.clone())));
+        assert_eq!(a.exceptions.len(), 1);
+        let back = a.get(&p).unwrap();
+        assert!(matches!(back.verdict, Verdict::Accepted(x) if Arc::ptr_eq(&x, &changed)));
+        a.set_verdict(&p, Verdict::Accepted(attrs.clone()));
+        assert!(a.exceptions.is_empty());
+        assert_eq!(a.mark_stale(true, true), 1);
+        assert!(a.get(&p).unwrap().stale);
+        assert_eq!(a.remove_stale(true, true), vec![p]);
+        assert!(a.is_empty() && a.exceptions.is_empty());
     }
 
     #[test]
