@@ -135,8 +135,14 @@ async fn route(config: RouterConfig, shutdown: impl Future<Output = ()>) -> Resu
         background.spawn(listener);
     }
 
+    let mut speaker = Speaker::new(config.speaker.clone());
+    // A route reflector without a kernel table installs nothing: no forwarding changes
+    // are computed (a leaf's SAM side still maps them).
+    if config.fib.is_none() && config.mode == crate::router_config::Mode::Rr {
+        speaker.set_fib_output(false);
+    }
     let mut core = Core {
-        speaker: Speaker::new(config.speaker.clone()),
+        speaker,
         conns: ConnTable::new(events_tx.clone()),
         events: events_tx,
         fib,

@@ -73,6 +73,8 @@ pub struct LocRib {
     sources: Sources,
     changed: Vec<(IpNet, Option<Path>)>,
     fib: Vec<FibChange>,
+    /// No FIB changes are produced (nobody installs them).
+    no_fib: bool,
 }
 
 impl LocRib {
@@ -84,6 +86,15 @@ impl LocRib {
                 multipath,
             },
             ..Default::default()
+        }
+    }
+
+    /// Whether forwarding changes are produced for [`LocRib::take_fib`] (default on). Off,
+    /// the forwarding part is not computed at all: for a router that installs nothing.
+    pub fn set_fib_output(&mut self, on: bool) {
+        self.no_fib = !on;
+        if !on {
+            self.fib = Vec::new();
         }
     }
 
@@ -109,7 +120,15 @@ impl LocRib {
             sources,
             changed,
             fib,
+            no_fib,
         } = self;
+        let forwarding = |paths: &[Path]| {
+            if *no_fib {
+                Forwarding::None
+            } else {
+                sources.forwarding(paths)
+            }
+        };
         let best_of = |p: &Paths| {
             let b = &p.as_slice()[0];
             (b.source, Arc::as_ptr(&b.attrs))
@@ -118,7 +137,7 @@ impl LocRib {
             None => {
                 let Some(attrs) = attrs else { return };
                 let path = Path { source, attrs };
-                let fwd = sources.forwarding(std::slice::from_ref(&path));
+                let fwd = forwarding(std::slice::from_ref(&path));
                 let key = (path.source, Arc::as_ptr(&path.attrs));
                 let best = path.clone();
                 dests.insert(prefix, Paths::One(path));
@@ -126,10 +145,10 @@ impl LocRib {
             }
             Some(slot) => {
                 let old_best = Some(best_of(slot));
-                let old_fwd = sources.forwarding(slot.as_slice());
+                let old_fwd = forwarding(slot.as_slice());
                 if sources.replace(slot, source, attrs) {
                     let new_best = Some(best_of(slot));
-                    let new_fwd = sources.forwarding(slot.as_slice());
+                    let new_fwd = forwarding(slot.as_slice());
                     let best = (old_best != new_best).then(|| slot.as_slice()[0].clone());
                     (old_best, old_fwd, new_best, new_fwd, best)
                 } else {
@@ -365,6 +384,21 @@ mod tests {
     #[test]
     fn one_path_is_stored_inline_in_16_octets() {
         assert_eq!(std::mem::size_of::<Paths>(), 16);
+    }
+
+    #[test]
+    fn with_fib_output_off_best_paths_change_without_fib_changes() {
+        let mut r = rib(false);
+        r.set_fib_output(false);
+        let p: IpNet = "198.51.100.0/24".parse().unwrap();
+        r.update(p, SourceId(2), Some(attrs(2, 100)));
+        r.update(p, SourceId(3), Some(attrs(3, 200)));
+        r.update(p, SourceId(3), None);
+        assert_eq!(r.take_changed().len(), 3);
+        assert!(r.take_fib().is_empty());
+        r.set_fib_output(true);
+        r.update(p, SourceId(2), None);
+        assert_eq!(r.take_fib(), vec![FibChange::Withdraw { prefix: p }]);
     }
 
     #[test]

@@ -430,6 +430,13 @@ impl Speaker {
             .collect()
     }
 
+    /// Whether best-path changes come out as [`Output::Fib`] (default on). A router that
+    /// installs no routes turns it off, and the forwarding part of each change is then
+    /// not computed; export to peers is unchanged.
+    pub fn set_fib_output(&mut self, on: bool) {
+        self.loc.set_fib_output(on);
+    }
+
     /// Number of prefixes in the Loc-RIB.
     pub fn loc_rib_len(&self) -> usize {
         self.loc.len()
