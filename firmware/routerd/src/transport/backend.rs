@@ -9,7 +9,7 @@ use config::Datapath;
 use dataplane::{Dataplane, PeerSpec};
 use kernel::{KernelError, Links, TunnelSpec};
 
-use super::kernel_wireguard::KernelWireGuard;
+use super::kernel_wireguard::{KernelWireGuard, WG_DEVICE};
 use super::{TransportError, TunnelPeer, TunnelStatus};
 use crate::sam::settings::TransportSettings;
 
@@ -163,22 +163,29 @@ impl Backend {
         match self {
             Backend::Kernel(_) => built.values().map(base).collect(),
             Backend::KernelWireGuard(wg) => {
-                let live = match wg.counters().await {
-                    Ok(live) => live,
-                    Err(error) => {
-                        tracing::debug!(%error, "cannot read WireGuard counters");
-                        BTreeMap::new()
-                    }
-                };
+                let live = wg.counters().await.map_err(|e| e.to_string());
                 built
                     .values()
                     .map(|peer| {
                         let mut status = base(peer);
-                        if let Some(c) = peer.public_key.and_then(|k| live.get(&k)) {
-                            status.endpoint = c.endpoint.or(status.endpoint);
-                            status.handshake_age_secs = c.handshake_age_secs;
-                            status.rx_bytes = c.rx_bytes;
-                            status.tx_bytes = c.tx_bytes;
+                        let counters = live
+                            .as_ref()
+                            .map(|live| peer.public_key.and_then(|k| live.get(&k)));
+                        match counters {
+                            Ok(Some(c)) => {
+                                status.endpoint = c.endpoint.or(status.endpoint);
+                                status.handshake_age_secs = c.handshake_age_secs;
+                                status.rx_bytes = c.rx_bytes;
+                                status.tx_bytes = c.tx_bytes;
+                            }
+                            Ok(None) => {
+                                status.error = Some(format!(
+                                    "the WireGuard peer is missing from {WG_DEVICE} (removed outside routerd?)"
+                                ));
+                            }
+                            Err(e) => {
+                                status.error = Some(format!("cannot read {WG_DEVICE}: {e}"));
+                            }
                         }
                         status
                     })

@@ -129,6 +129,13 @@ impl KernelWireGuard {
                 replace_peers: false,
             })
             .await?;
+        let on_device = self.wg.status(WG_DEVICE).await?.len();
+        tracing::info!(
+            device = WG_DEVICE,
+            added = peers.len(),
+            on_device,
+            "WireGuard peers configured"
+        );
         Ok(())
     }
 
