@@ -46,6 +46,10 @@ const QUERY_QUEUE: usize = 16;
 const CONFIG_QUEUE: usize = 4;
 /// Depth of the network event channel (backpressure on readers beyond it).
 const EVENT_QUEUE: usize = 1024;
+/// Least time between two batches of UPDATEs to one peer: a burst of changes (a
+/// thousand leaves announcing) goes out in a few large writes instead of one small write
+/// per change and peer; a change after a quiet interval goes out at once.
+const EXPORT_INTERVAL: Duration = Duration::from_millis(50);
 /// Longest stretch of network input the loop handles before it lets the runtime's other
 /// tasks (status API, readers, writers) run: a queued bulk ingest would otherwise hold
 /// the single-threaded runtime until it is all processed.
@@ -136,6 +140,7 @@ async fn route(config: RouterConfig, shutdown: impl Future<Output = ()>) -> Resu
     }
 
     let mut speaker = Speaker::new(config.speaker.clone());
+    speaker.set_export_interval(EXPORT_INTERVAL);
     // A route reflector without a kernel table installs nothing: no forwarding changes
     // are computed (a leaf's SAM side still maps them).
     if config.fib.is_none() && config.mode == crate::router_config::Mode::Rr {

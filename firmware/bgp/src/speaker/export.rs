@@ -9,8 +9,11 @@
 //! result is interned, so unchanged routes compare equal by pointer and are not resent.
 //! The attribute transformation is memoised per (attribute set, source) within a flush,
 //! so a million prefixes sharing one set cost one transformation per peer.
+//! With an export interval ([`Speaker::set_export_interval`]) a peer's pending changes
+//! go out at most once per interval; the peer's deadline wakes the speaker for them.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 
@@ -25,6 +28,18 @@ use crate::wire::{self, Afi, RouteRefresh, Safi};
 
 /// Transformed attributes per (attribute set address, source) for one peer and flush.
 type Memo = FastMap<(usize, u32), Attrs>;
+
+/// Until when a peer's pending changes wait: `None` to send now (no interval, no clock
+/// yet, or the last batch is at least `interval` old).
+fn export_wait(
+    exported_at: Option<Instant>,
+    now: Option<Instant>,
+    interval: Duration,
+) -> Option<Instant> {
+    let (last, now) = (exported_at?, now?);
+    let at = last + interval;
+    (at > now).then_some(at)
+}
 
 impl Speaker {
     /// Turn Loc-RIB changes into FIB outputs and UPDATEs.
@@ -50,9 +65,18 @@ impl Speaker {
                 }
             }
         }
+        let (now, interval) = (self.now, self.export_interval);
         for &idx in &established {
             let p = self.peer_mut(idx);
-            if p.adj_out.has_pending() {
+            if !p.adj_out.has_pending() {
+                p.export_at = None;
+            } else if let Some(at) = export_wait(p.exported_at, now, interval) {
+                // End-of-RIB follows the initial table, so it waits as well.
+                p.export_at = Some(at);
+                continue;
+            } else {
+                p.export_at = None;
+                p.exported_at = now;
                 let batch = p.adj_out.take_batch();
                 self.send_batch(idx, &batch);
             }

@@ -327,6 +327,8 @@ pub struct Speaker {
     refusals: BTreeMap<String, u64>,
     interner: Interner,
     loc: LocRib,
+    /// Least time between two UPDATE batches to one peer (zero: every flush sends).
+    export_interval: Duration,
     reflector: bool,
     shut_down: bool,
     out: VecDeque<Output>,
@@ -360,6 +362,7 @@ impl Speaker {
             refusals: BTreeMap::new(),
             interner: Interner::new(),
             loc,
+            export_interval: Duration::ZERO,
             shut_down: false,
             out: VecDeque::new(),
         }
@@ -435,6 +438,14 @@ impl Speaker {
     /// not computed; export to peers is unchanged.
     pub fn set_fib_output(&mut self, on: bool) {
         self.loc.set_fib_output(on);
+    }
+
+    /// Least time between two batches of UPDATEs to one peer (default zero: each input's
+    /// changes go out at once). A change after a quiet interval still goes out at once;
+    /// changes during a burst (a thousand peers announcing) collect for up to `interval`
+    /// and go out together, in as few UPDATEs as their attribute sets allow.
+    pub fn set_export_interval(&mut self, interval: Duration) {
+        self.export_interval = interval;
     }
 
     /// Number of prefixes in the Loc-RIB.

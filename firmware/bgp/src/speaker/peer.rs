@@ -47,6 +47,10 @@ pub(super) struct Peer {
     pub(super) send_eor: bool,
     /// Routes kept stale after the session ended without a NOTIFICATION (RFC 4724).
     pub(super) stale: Option<StaleRoutes>,
+    /// When the last batch of UPDATEs went out (export interval).
+    pub(super) exported_at: Option<Instant>,
+    /// Pending changes wait for the export interval until then (Established only).
+    pub(super) export_at: Option<Instant>,
 }
 
 /// Stale routes of a peer helped through a restart (RFC 4724 §4.2).
@@ -89,6 +93,8 @@ impl Peer {
             max_prefix_warned: false,
             send_eor: false,
             stale: None,
+            exported_at: None,
+            export_at: None,
         }
     }
 
@@ -133,6 +139,7 @@ impl Peer {
             self.idle_until,
             self.connect_retry_at,
             self.stale.map(|s| s.until),
+            self.export_at.filter(|_| self.established.is_some()),
         ]
         .into_iter()
         .flatten()
