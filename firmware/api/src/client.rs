@@ -135,6 +135,26 @@ impl Client {
         serde_json::from_slice(&body).map_err(|e| ClientError::Malformed(e.to_string()))
     }
 
+    /// `POST /v1/enrollment/revoke` (SAM RR): throw the leaf out until reinstated.
+    pub fn revoke_leaf(
+        &self,
+        leaf: &crate::revocation::LeafRef,
+    ) -> Result<crate::revocation::Revoked, ClientError> {
+        let request = serde_json::to_vec(leaf).unwrap_or_default();
+        let body = self.send("POST", "/v1/enrollment/revoke", Some(&request))?;
+        serde_json::from_slice(&body).map_err(|e| ClientError::Malformed(e.to_string()))
+    }
+
+    /// `POST /v1/enrollment/reinstate` (SAM RR): let a revoked leaf enroll again.
+    pub fn reinstate_leaf(
+        &self,
+        leaf: &crate::revocation::LeafRef,
+    ) -> Result<crate::revocation::Reinstated, ClientError> {
+        let request = serde_json::to_vec(leaf).unwrap_or_default();
+        let body = self.send("POST", "/v1/enrollment/reinstate", Some(&request))?;
+        serde_json::from_slice(&body).map_err(|e| ClientError::Malformed(e.to_string()))
+    }
+
     /// `GET path`: the body of a 2xx answer.
     pub fn get(&self, path: &str) -> Result<Vec<u8>, ClientError> {
         self.send("GET", path, None)

@@ -96,8 +96,14 @@ pub struct EndpointView {
 pub struct RrEnrollment {
     /// Accepted claims, by leaf id.
     pub claims: Vec<ClaimView>,
-    /// Refused enrollment requests by reason (`replayed-nonce`, `bad-mac`, …).
+    /// Refused enrollment requests by reason (`replayed-nonce`, `bad-mac`, `revoked-leaf`, …).
     pub refusals: Vec<RejectCount>,
+    /// Revoked leaves (refused until reinstated), by policy and leaf id.
+    #[serde(default)]
+    pub revoked: Vec<crate::revocation::LeafRef>,
+    /// Revocations by the operator since routerd started.
+    #[serde(default)]
+    pub revocations: u64,
 }
 
 /// One accepted claim.

@@ -26,6 +26,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::config_push::{ConfigCommand, PushRefused};
 use crate::limits::{Enforcer, ErrorBody, Limits};
+use crate::revocation::{EnrollmentCommand, EnrollmentRefused, LeafRef};
 use crate::routes::{DEFAULT_PAGE, MAX_PAGE, RouteQuery};
 use crate::{PeerList, Snapshot, Status};
 
@@ -89,6 +90,8 @@ pub struct Backend {
     pub queries: Option<mpsc::Sender<RouteQuery>>,
     /// Config pushes and confirms for the core (`None`: those endpoints answer 503).
     pub config: Option<mpsc::Sender<ConfigCommand>>,
+    /// Revocations for the core (`None`: those endpoints answer 503).
+    pub enrollment: Option<mpsc::Sender<EnrollmentCommand>>,
 }
 
 /// The local address a server instance is bound to (the address a push came in on).
@@ -114,6 +117,8 @@ pub fn router(backend: Backend, access: Access) -> Router {
         .route("/v1/tunnels", get(tunnels))
         .route("/v1/config", post(push_config))
         .route("/v1/config/confirm", post(confirm_config))
+        .route("/v1/enrollment/revoke", post(revoke_leaf))
+        .route("/v1/enrollment/reinstate", post(reinstate_leaf))
         .layer(middleware::from_fn_with_state(
             enforcer.clone(),
             crate::limits::enforce_body,
@@ -321,6 +326,58 @@ async fn ask_config<T: serde::Serialize>(
         _ => unavailable(
             "the router did not answer in time",
             "check /v1/status for the running config serial before retrying",
+        ),
+    }
+}
+
+async fn revoke_leaf(State(state): State<Backend>, body: axum::body::Bytes) -> Response {
+    let leaf = match LeafRef::parse(&body) {
+        Ok(leaf) => leaf,
+        Err(error) => return bad_request(error, "send the leaf's policy and leaf id as JSON"),
+    };
+    ask_enrollment(&state, |reply| EnrollmentCommand::Revoke { leaf, reply }).await
+}
+
+async fn reinstate_leaf(State(state): State<Backend>, body: axum::body::Bytes) -> Response {
+    let leaf = match LeafRef::parse(&body) {
+        Ok(leaf) => leaf,
+        Err(error) => return bad_request(error, "send the leaf's policy and leaf id as JSON"),
+    };
+    ask_enrollment(&state, |reply| EnrollmentCommand::Reinstate { leaf, reply }).await
+}
+
+/// Sends a revocation command to the core; its reply as JSON, a refusal as an error body.
+async fn ask_enrollment<T: serde::Serialize>(
+    state: &Backend,
+    command: impl FnOnce(oneshot::Sender<Result<T, EnrollmentRefused>>) -> EnrollmentCommand,
+) -> Response {
+    let unavailable = |error: &str, hint: &str| {
+        ErrorBody::respond(
+            StatusCode::SERVICE_UNAVAILABLE,
+            error.to_string(),
+            hint.to_string(),
+        )
+    };
+    let Some(enrollment) = &state.enrollment else {
+        return unavailable(
+            "revocation is not served here",
+            "ask the route reflector's own API address",
+        );
+    };
+    let (reply, answer) = oneshot::channel();
+    if enrollment.try_send(command(reply)).is_err() {
+        return unavailable("the router is busy", "retry in a second");
+    }
+    match tokio::time::timeout(CONFIG_TIMEOUT, answer).await {
+        Ok(Ok(Ok(value))) => Json(value).into_response(),
+        Ok(Ok(Err(refused))) => ErrorBody::respond(
+            StatusCode::from_u16(refused.status).unwrap_or(StatusCode::CONFLICT),
+            refused.error,
+            refused.hint,
+        ),
+        _ => unavailable(
+            "the router did not answer in time",
+            "check GET /v1/enrollment before retrying",
         ),
     }
 }

@@ -50,6 +50,7 @@ fn start(rt: &tokio::runtime::Runtime, access: Access) -> (String, watch::Sender
         snapshots: rx,
         queries: None,
         config: None,
+        enrollment: None,
     };
     rt.spawn(serve(listener, backend, access));
     (url, tx)

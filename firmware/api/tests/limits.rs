@@ -52,6 +52,7 @@ fn start(access: Access, limits: Limits) -> Server {
         snapshots: rx,
         queries: None,
         config: None,
+        enrollment: None,
     };
     rt.spawn(serve(listener, backend, Access { limits, ..access }));
     Server {

@@ -4,7 +4,8 @@
 //! `sleep_until`, re-armed only when `poll_timeout` changes); the status tick; one
 //! channel of [`NetEvent`]s (listeners, connects, readers); route queries from the API;
 //! config pushes and confirms from the API ([`crate::config_push`]; a pushed config not
-//! confirmed in time is reverted on the status tick).
+//! confirmed in time is reverted on the status tick); enrollment revocations from the
+//! API (SAM RR, [`crate::sam`]).
 //! Timers come before network input so that a flood of UPDATEs cannot starve keepalives,
 //! and after [`YIELD_AFTER`] of network input the loop yields to the runtime's other
 //! tasks, so the status API answers during a bulk ingest.
@@ -113,6 +114,7 @@ async fn route(config: RouterConfig, shutdown: impl Future<Output = ()>) -> Resu
     let (events_tx, mut events) = mpsc::channel(EVENT_QUEUE);
     let (queries_tx, mut queries) = mpsc::channel(QUERY_QUEUE);
     let (config_tx, mut config_commands) = mpsc::channel(CONFIG_QUEUE);
+    let (enrollment_tx, mut enrollment_commands) = mpsc::channel(CONFIG_QUEUE);
     let fib = match config.fib.clone() {
         Some(settings) => Some(FibHandle::start(settings).await?),
         None => None,
@@ -128,6 +130,7 @@ async fn route(config: RouterConfig, shutdown: impl Future<Output = ()>) -> Resu
                 snapshots: snapshots.clone(),
                 queries: Some(queries_tx.clone()),
                 config: Some(config_tx.clone()),
+                enrollment: Some(enrollment_tx.clone()),
             };
             background.spawn(serve_api(addr, backend, api.access.clone()));
         }
@@ -204,6 +207,10 @@ async fn route(config: RouterConfig, shutdown: impl Future<Output = ()>) -> Resu
             }
             Some(query) = queries.recv() => core.on_query(query),
             Some(command) = config_commands.recv() => core.on_config(command),
+            Some(command) = enrollment_commands.recv() => {
+                core.sam.on_enrollment_command(command);
+                core.drain();
+            }
         }
     }
 

@@ -2,13 +2,18 @@
 //!
 //! Reads `/v1/enrollment`. On a leaf: its state (`Unenrolled`, `Enrolling`, `Ready`,
 //! `Stale`), claim, expiry, RR set and enrollment endpoints; on an RR: the accepted
-//! claims and the refusals by reason. A table by default, the API's JSON with `--json`.
-//! Exit codes: 0 answered (and with `--require-ready`, the leaf is `Ready`), 1 the router
-//! is unreachable, has no `[sam]` section, answered an error, or is not `Ready` when
-//! required, 2 usage.
+//! claims, the revoked leaves and the refusals by reason. A table by default, the API's
+//! JSON with `--json`. Exit codes: 0 answered (and with `--require-ready`, the leaf is
+//! `Ready`), 1 the router is unreachable, has no `[sam]` section, answered an error, or
+//! is not `Ready` when required, 2 usage.
+//!
+//! `enrollment revoke --policy P LEAF_ID` / `enrollment reinstate --policy P LEAF_ID`
+//! (on an RR) post to `/v1/enrollment/revoke` / `/v1/enrollment/reinstate`; exit 0 done,
+//! 1 refused (not an RR, unknown policy) or unreachable, 2 usage.
 
 use std::fmt::Write as _;
 
+use api::revocation::LeafRef;
 use api::sam::{Enrollment, LeafEnrollment, RrEnrollment};
 
 use crate::status::{ApiArgs, connect, exit_code};
@@ -24,10 +29,55 @@ pub(crate) struct Args {
     /// Exit 1 unless the router is a leaf whose enrollment is `Ready` (for scripts).
     #[arg(long)]
     require_ready: bool,
+    #[command(subcommand)]
+    action: Option<Action>,
+}
+
+/// What to change on an RR (without one, the enrollment is shown).
+#[derive(clap::Subcommand)]
+enum Action {
+    /// Throw a leaf out (stolen or retired): the RR drops its claim, tunnel and BGP
+    /// session at once, so its /32s disappear from every other leaf, and refuses its
+    /// enrollments (`revoked-leaf`) until it is reinstated; survives RR restarts.
+    #[command(
+        after_help = "Example: routerd-tool enrollment revoke --router http://192.0.2.1:7179 \
+    --token-file ~/.routerd-token --policy clients site-b\n\
+Exit codes: 0 revoked; 1 refused (not an RR, unknown policy) or unreachable; 2 usage."
+    )]
+    Revoke(Target),
+    /// Let a revoked leaf back in: it enrolls again on its next attempt (within its
+    /// retry interval; restart it to enroll at once).
+    #[command(
+        after_help = "Example: routerd-tool enrollment reinstate --router http://192.0.2.1:7179 \
+    --token-file ~/.routerd-token --policy clients site-b\n\
+Exit codes: 0 reinstated; 1 refused (not an RR, unknown policy) or unreachable; 2 usage."
+    )]
+    Reinstate(Target),
+}
+
+/// The leaf a revoke or reinstate is about, and where to send it.
+#[derive(clap::Args)]
+struct Target {
+    #[command(flatten)]
+    api: ApiArgs,
+    /// The enrollment policy the leaf enrolls under (as in the RR's config).
+    #[arg(long, value_name = "POLICY")]
+    policy: String,
+    /// The leaf id of its claims (as in the leaf's config).
+    #[arg(value_name = "LEAF_ID")]
+    leaf_id: String,
+    /// Print the API's JSON answer instead of a sentence.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Runs the command; returns the exit code.
 pub(crate) fn run(args: Args) -> i32 {
+    match args.action {
+        Some(Action::Revoke(target)) => return change(&target, true),
+        Some(Action::Reinstate(target)) => return change(&target, false),
+        None => {}
+    }
     let client = match connect(&args.api) {
         Ok(c) => c,
         Err(code) => return code,
@@ -50,6 +100,62 @@ pub(crate) fn run(args: Args) -> i32 {
         return 1;
     }
     0
+}
+
+/// Posts a revoke (`revoke`) or reinstate for `target`; returns the exit code.
+fn change(target: &Target, revoke: bool) -> i32 {
+    let client = match connect(&target.api) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let leaf = LeafRef {
+        policy: target.policy.clone(),
+        leaf_id: target.leaf_id.clone(),
+    };
+    let (json, text) = if revoke {
+        match client.revoke_leaf(&leaf) {
+            Ok(answer) => (
+                serde_json::to_string_pretty(&answer),
+                revoked_text(&leaf, answer.claim_dropped),
+            ),
+            Err(e) => return exit_code(&e),
+        }
+    } else {
+        match client.reinstate_leaf(&leaf) {
+            Ok(answer) => (
+                serde_json::to_string_pretty(&answer),
+                reinstated_text(&leaf, answer.was_revoked),
+            ),
+            Err(e) => return exit_code(&e),
+        }
+    };
+    match target.json {
+        true => println!("{}", json.unwrap_or_default()),
+        false => println!("{text}"),
+    }
+    0
+}
+
+fn revoked_text(leaf: &LeafRef, claim_dropped: bool) -> String {
+    let what = match claim_dropped {
+        true => "its claim, tunnel and session were dropped",
+        false => "it had no accepted claim",
+    };
+    format!(
+        "revoked {} (policy {}): {what}; its enrollments are refused until reinstated",
+        leaf.leaf_id, leaf.policy
+    )
+}
+
+fn reinstated_text(leaf: &LeafRef, was_revoked: bool) -> String {
+    let what = match was_revoked {
+        true => "it enrolls again on its next attempt",
+        false => "it was not revoked",
+    };
+    format!(
+        "reinstated {} (policy {}): {what}",
+        leaf.leaf_id, leaf.policy
+    )
 }
 
 /// The text form.
@@ -128,6 +234,9 @@ fn render_rr(out: &mut String, rr: &RrEnrollment) {
     for r in &rr.refusals {
         let _ = writeln!(out, "refused     {} ({})", r.count, r.reason);
     }
+    for leaf in &rr.revoked {
+        let _ = writeln!(out, "revoked     {} (policy {})", leaf.leaf_id, leaf.policy);
+    }
 }
 
 #[cfg(test)]
@@ -192,15 +301,59 @@ mod tests {
                     digest: "sha256:cd".into(),
                 }],
                 refusals: vec![],
+                revoked: vec![LeafRef {
+                    policy: "clients".into(),
+                    leaf_id: "site-b".into(),
+                }],
+                revocations: 1,
             }),
         };
         let text = render(&e);
         assert!(text.contains("claims      1\n"), "{text}");
+        assert!(
+            text.contains("revoked     site-b (policy clients)\n"),
+            "{text}"
+        );
         assert!(
             text.contains(
                 "site-a  clients  203.0.113.11  198.51.100.11/32  198.51.100.200:40000  60s\n"
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn revoke_and_reinstate_say_what_happened() {
+        let leaf = LeafRef {
+            policy: "clients".into(),
+            leaf_id: "site-b".into(),
+        };
+        assert!(revoked_text(&leaf, true).contains("claim, tunnel and session were dropped"));
+        assert!(revoked_text(&leaf, false).contains("no accepted claim"));
+        assert!(reinstated_text(&leaf, true).contains("enrolls again"));
+        assert!(reinstated_text(&leaf, false).contains("was not revoked"));
+    }
+
+    #[test]
+    fn revoke_needs_a_policy_and_a_leaf_id() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: Args,
+        }
+        let ok = Cli::try_parse_from(["t", "revoke", "--policy", "clients", "site-b", "--json"]);
+        match ok.map(|c| c.args.action) {
+            Ok(Some(Action::Revoke(t))) => {
+                assert_eq!(
+                    (t.policy.as_str(), t.leaf_id.as_str(), t.json),
+                    ("clients", "site-b", true)
+                )
+            }
+            _ => panic!("revoke did not parse"),
+        }
+        assert!(Cli::try_parse_from(["t", "revoke", "site-b"]).is_err());
+        assert!(Cli::try_parse_from(["t", "reinstate", "--policy", "clients"]).is_err());
+        assert!(Cli::try_parse_from(["t", "--json"]).is_ok_and(|c| c.args.action.is_none()));
     }
 }

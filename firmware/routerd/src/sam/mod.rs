@@ -9,7 +9,8 @@
 //! other inputs and pass what it returns to [`SamRuntime::handle`]; pass every speaker
 //! event to [`SamRuntime::on_event`] and every FIB change through
 //! [`SamRuntime::map_fib`]; after each of these, apply [`SamRuntime::take_inputs`] to the
-//! speaker and submit [`SamRuntime::take_fib`]. Without a `[sam]` section every call is a
+//! speaker and submit [`SamRuntime::take_fib`]; operator revocations from the API go
+//! through [`SamRuntime::on_enrollment_command`] (then the same). Without a `[sam]` section every call is a
 //! no-op and FIB changes pass unchanged.
 
 pub(crate) mod http;
@@ -245,6 +246,39 @@ impl SamRuntime {
             (Side::Rr(rr), Wake::StateRetry) => rr.state().retry(),
             (Side::Leaf(leaf), Wake::StateRetry) => leaf.state().retry(),
             (_, other) => tracing::debug!(?other, "sam: nothing to do"),
+        }
+    }
+
+    /// Answers an operator's revoke or reinstate (`409` unless this router is a SAM RR).
+    pub(crate) fn on_enrollment_command(&mut self, command: api::revocation::EnrollmentCommand) {
+        use api::revocation::{EnrollmentCommand, EnrollmentRefused};
+        let not_rr = || EnrollmentRefused {
+            status: 409,
+            error: "this router is not a SAM route reflector: only an RR keeps enrollments".into(),
+            hint: "send the request to the route reflector's API".into(),
+        };
+        let active = self.active.as_mut();
+        match (active, command) {
+            (Some(active), EnrollmentCommand::Revoke { leaf, reply }) => {
+                let answer = match &mut active.side {
+                    Side::Rr(rr) => rr.revoke(&leaf, &active.transport, &mut self.inputs),
+                    Side::Leaf(_) => Err(not_rr()),
+                };
+                let _ = reply.send(answer);
+            }
+            (Some(active), EnrollmentCommand::Reinstate { leaf, reply }) => {
+                let answer = match &mut active.side {
+                    Side::Rr(rr) => rr.reinstate(&leaf, &active.transport, &mut self.inputs),
+                    Side::Leaf(_) => Err(not_rr()),
+                };
+                let _ = reply.send(answer);
+            }
+            (None, EnrollmentCommand::Revoke { reply, .. }) => {
+                let _ = reply.send(Err(not_rr()));
+            }
+            (None, EnrollmentCommand::Reinstate { reply, .. }) => {
+                let _ = reply.send(Err(not_rr()));
+            }
         }
     }
 

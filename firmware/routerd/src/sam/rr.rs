@@ -4,7 +4,9 @@
 //!
 //! Call order: [`RrRuntime::start`] (load the registry, expire, bind the listener), then
 //! [`RrRuntime::reconcile`] once the speaker has its ranges, then per wake-up
-//! [`RrRuntime::on_call`] / [`RrRuntime::on_timer`]. Invariant: the file on disk holds
+//! [`RrRuntime::on_call`] / [`RrRuntime::on_timer`], and per operator command
+//! [`RrRuntime::revoke`] / [`RrRuntime::reinstate`] (a revoked leaf loses its claim,
+//! tunnel and BGP session at once and is refused `revoked-leaf` until reinstated). Invariant: the file on disk holds
 //! the registry of the last reply sent (it is written before the reply) while the state
 //! directory takes writes; when it does not (read-only, full), the RR answers from the
 //! registry in memory and [`store::StateFile`] retries the write, with the error in the
@@ -34,6 +36,10 @@ pub(crate) struct RrRuntime {
     policied: BTreeMap<Ipv4Addr, Option<Vec<Ipv4Net>>>,
     ranges: Vec<DynamicRange>,
     wireguard: bool,
+    /// Revoked leaves as the registry file lists them, refreshed at every write.
+    revoked: Vec<api::revocation::LeafRef>,
+    /// Operator revocations since start.
+    revocations: u64,
 }
 
 /// The RR could not start.
@@ -96,6 +102,8 @@ impl RrRuntime {
             policied: BTreeMap::new(),
             ranges,
             wireguard,
+            revoked: Vec::new(),
+            revocations: 0,
         };
         rr.generation = rr.registry.generation();
         rr.persist();
@@ -172,7 +180,89 @@ impl RrRuntime {
     }
 
     fn persist(&mut self) {
-        self.state.save(self.registry.to_bytes());
+        let bytes = self.registry.to_bytes();
+        self.revoked = revoked_in(&bytes);
+        self.state.save(bytes);
+    }
+
+    /// Revokes `leaf` (operator command): drops its claim, persists the registry, removes
+    /// its tunnel and tears its BGP session down, so its /32s are withdrawn from every
+    /// other leaf in this drain. Its enrollments are refused until [`Self::reinstate`].
+    pub(crate) fn revoke(
+        &mut self,
+        leaf: &api::revocation::LeafRef,
+        transport: &TransportHandle,
+        inputs: &mut Vec<Input<'static>>,
+    ) -> Result<api::revocation::Revoked, api::revocation::EnrollmentRefused> {
+        let (policy, leaf_id) = self.names(leaf)?;
+        let session = self
+            .registry
+            .accepted_claims()
+            .find(|(p, c)| **p == policy && c.subject().leaf_id == leaf_id)
+            .map(|(_, c)| c.subject().tunnel_address);
+        let claim_dropped = self
+            .registry
+            .revoke_leaf(&policy, &leaf_id)
+            .map_err(|_| unknown_policy(&leaf.policy))?;
+        self.revocations += 1;
+        tracing::warn!(%policy, leaf = %leaf_id, claim_dropped, "leaf revoked by the operator");
+        self.after_change(transport, inputs);
+        if let Some(addr) = session {
+            inputs.push(Input::RemovePeer(IpAddr::V4(addr)));
+        }
+        Ok(api::revocation::Revoked {
+            revoked: true,
+            claim_dropped,
+        })
+    }
+
+    /// Lifts a revocation (operator command); the leaf enrolls on its next attempt.
+    pub(crate) fn reinstate(
+        &mut self,
+        leaf: &api::revocation::LeafRef,
+        transport: &TransportHandle,
+        inputs: &mut Vec<Input<'static>>,
+    ) -> Result<api::revocation::Reinstated, api::revocation::EnrollmentRefused> {
+        let (policy, leaf_id) = self.names(leaf)?;
+        let was_revoked = self
+            .registry
+            .reinstate_leaf(&policy, &leaf_id)
+            .map_err(|_| unknown_policy(&leaf.policy))?;
+        tracing::info!(%policy, leaf = %leaf_id, was_revoked, "leaf reinstated by the operator");
+        self.after_change(transport, inputs);
+        Ok(api::revocation::Reinstated {
+            reinstated: true,
+            was_revoked,
+        })
+    }
+
+    /// The policy and leaf id of an operator command, checked.
+    fn names(
+        &self,
+        leaf: &api::revocation::LeafRef,
+    ) -> Result<(sam::PolicyName, sam::LeafId), api::revocation::EnrollmentRefused> {
+        let bad = |field: &str, error: String| api::revocation::EnrollmentRefused {
+            status: 400,
+            error: format!("`{field}` is not a valid name: {error}"),
+            hint: "use the name exactly as the leaf's config spells it".into(),
+        };
+        let policy =
+            sam::PolicyName::new(&leaf.policy).map_err(|e| bad("policy", e.to_string()))?;
+        let leaf_id = sam::LeafId::new(&leaf.leaf_id).map_err(|e| bad("leaf_id", e.to_string()))?;
+        if self.registry.policy(&policy).is_none() {
+            return Err(unknown_policy(&leaf.policy));
+        }
+        Ok((policy, leaf_id))
+    }
+
+    /// Revoked leaves, by policy and leaf id.
+    pub(crate) fn revoked(&self) -> &[api::revocation::LeafRef] {
+        &self.revoked
+    }
+
+    /// Operator revocations since start.
+    pub(crate) fn revocations(&self) -> u64 {
+        self.revocations
     }
 
     /// Brings tunnels and import policies in line with the accepted claims.
@@ -248,6 +338,25 @@ impl RrRuntime {
     pub(crate) fn registry(&self) -> &Registry {
         &self.registry
     }
+}
+
+fn unknown_policy(policy: &str) -> api::revocation::EnrollmentRefused {
+    api::revocation::EnrollmentRefused {
+        status: 404,
+        error: format!("no enrollment policy `{policy}` on this route reflector"),
+        hint: "GET /v1/enrollment lists the policies of the accepted claims".into(),
+    }
+}
+
+/// The revoked leaves listed in registry file bytes (empty when the file has none).
+fn revoked_in(bytes: &[u8]) -> Vec<api::revocation::LeafRef> {
+    serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()
+        .and_then(|mut file| {
+            let listed = file.get_mut("revoked_leaves")?.take();
+            serde_json::from_value(listed).ok()
+        })
+        .unwrap_or_default()
 }
 
 fn log_outcome(source: IpAddr, outcome: &Outcome) {

@@ -149,5 +149,7 @@ fn rr_view(runtime: &RrRuntime, now: u64, tunnels: &[TunnelView]) -> RrEnrollmen
                 count,
             })
             .collect(),
+        revoked: runtime.revoked().to_vec(),
+        revocations: runtime.revocations(),
     }
 }
