@@ -135,7 +135,12 @@ fn lab_guest(dir: &Path, lab: &Netns, nics: &[(&str, &str)]) -> Guest {
         extra.push("-device".to_string());
         extra.push(format!("virtio-net-pci,netdev=n{i},mac={mac}"));
     }
-    let mut spec = direct_boot(dir, "", GUEST_MIB, extra);
+    // `ROUTERD_GUEST_LOG=routerd=debug` raises the guests' log level (the kernel hands
+    // `RUST_LOG=...` on its command line to init as an environment variable).
+    let log = std::env::var("ROUTERD_GUEST_LOG")
+        .map(|filter| format!("RUST_LOG={filter}"))
+        .unwrap_or_default();
+    let mut spec = direct_boot(dir, &log, GUEST_MIB, extra);
     spec.disk = Some(images::disk(dir));
     spec.netns = Some(lab.name().to_string());
     Guest::start(&spec).expect("start QEMU")

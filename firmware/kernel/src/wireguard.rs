@@ -129,6 +129,17 @@ impl WireGuard {
         Ok(())
     }
 
+    /// Adds or updates `peers` on the device `name` without touching the device settings
+    /// (private key, port) or other peers, split like [`WireGuard::configure`]. Setting
+    /// the private key again, even to the same key, expires every peer's session keys,
+    /// so adding peers to a running device must not send it.
+    pub async fn add_peers(&self, name: &str, peers: &[WireGuardPeer]) -> Result<(), KernelError> {
+        for attributes in split_peers(name, peers) {
+            self.set_device(attributes).await?;
+        }
+        Ok(())
+    }
+
     /// Removes one peer from the device.
     pub async fn remove_peer(&self, name: &str, public_key: [u8; 32]) -> Result<(), KernelError> {
         let peer = NlPeer(vec![
@@ -285,7 +296,6 @@ fn allowed_ip(net: &IpNet) -> WireguardAllowedIp {
 /// Splits a configuration into `SET_DEVICE` attribute lists, each within
 /// [`MESSAGE_BUDGET`]. Pure, so the split is testable without a kernel.
 pub(crate) fn split_configuration(cfg: &WireGuardConfig) -> Vec<Vec<WireguardAttribute>> {
-    let mut messages = Vec::new();
     let mut head = vec![
         WireguardAttribute::IfName(cfg.name.clone()),
         WireguardAttribute::PrivateKey(cfg.private_key),
@@ -296,19 +306,38 @@ pub(crate) fn split_configuration(cfg: &WireGuardConfig) -> Vec<Vec<WireguardAtt
             WireguardDeviceFlags::ReplacePeers,
         ));
     }
+    split(&cfg.name, head, &cfg.peers)
+}
+
+/// Splits a peer set into `SET_DEVICE` attribute lists that name only the device.
+pub(crate) fn split_peers(name: &str, peers: &[WireGuardPeer]) -> Vec<Vec<WireguardAttribute>> {
+    split(
+        name,
+        vec![WireguardAttribute::IfName(name.to_string())],
+        peers,
+    )
+}
+
+/// The split itself: `head` opens the first message, later ones carry only the name.
+fn split(
+    name: &str,
+    mut head: Vec<WireguardAttribute>,
+    peers: &[WireGuardPeer],
+) -> Vec<Vec<WireguardAttribute>> {
+    let mut messages = Vec::new();
     let mut current: Vec<NlPeer> = Vec::new();
     let mut used = DEVICE_FIXED;
     let mut flush =
         |head: &mut Vec<WireguardAttribute>, current: &mut Vec<NlPeer>, used: &mut usize| {
             let mut attributes =
-                std::mem::replace(head, vec![WireguardAttribute::IfName(cfg.name.clone())]);
+                std::mem::replace(head, vec![WireguardAttribute::IfName(name.to_string())]);
             if !current.is_empty() {
                 attributes.push(WireguardAttribute::Peers(std::mem::take(current)));
             }
             messages.push(attributes);
             *used = DEVICE_FIXED;
         };
-    for peer in &cfg.peers {
+    for peer in peers {
         let mut ips = peer.allowed_ips.as_slice();
         let mut first = true;
         loop {
@@ -411,6 +440,24 @@ mod tests {
         assert!(messages[0].contains(&WireguardAttribute::Flags(
             WireguardDeviceFlags::ReplacePeers
         )));
+    }
+
+    #[test]
+    fn adding_peers_never_sends_the_private_key_or_port() {
+        let cfg = config(300, 2);
+        let messages = split_peers("wg0", &cfg.peers);
+        assert!(messages.len() > 1);
+        for msg in &messages {
+            assert_eq!(msg[0], WireguardAttribute::IfName("wg0".into()));
+            assert!(!msg.iter().any(|a| matches!(
+                a,
+                WireguardAttribute::PrivateKey(_)
+                    | WireguardAttribute::ListenPort(_)
+                    | WireguardAttribute::Flags(_)
+            )));
+            assert!(msg.as_slice().buffer_len() <= MESSAGE_BUDGET);
+        }
+        assert_eq!(reassemble(&messages).len(), 300);
     }
 
     #[test]

@@ -17,8 +17,10 @@
 //! sending peer's allowed IP) is the stricter one.
 //!
 //! Peers: [`KernelWireGuard::add_peers`] configures a whole batch in one
-//! `WG_CMD_SET_DEVICE` exchange (split across messages by the `kernel` crate), never with
-//! the replace-peers flag, so existing peers keep their sessions and learned endpoints.
+//! `WG_CMD_SET_DEVICE` exchange (split across messages by the `kernel` crate) that names
+//! only the device and the peers: never the replace-peers flag, and never the private
+//! key again (setting it, even unchanged, expires every peer's session keys), so existing
+//! peers keep their sessions and learned endpoints.
 //! A peer without an endpoint (a leaf behind NAT, seen from the RR) gets its endpoint
 //! from its first authenticated handshake, and follows it when the NAT mapping changes.
 //! [`KernelWireGuard::remove`] deletes the IPIP link and the WireGuard peer.
@@ -120,15 +122,8 @@ impl KernelWireGuard {
         if wanted.is_empty() {
             return Ok(());
         }
-        self.wg
-            .configure(&WireGuardConfig {
-                name: WG_DEVICE.to_string(),
-                private_key: self.private_key,
-                listen_port: self.listen_port,
-                peers: wanted,
-                replace_peers: false,
-            })
-            .await?;
+        // Only the peers: sending the private key again would expire every session.
+        self.wg.add_peers(WG_DEVICE, &wanted).await?;
         let on_device = self.wg.status(WG_DEVICE).await?.len();
         tracing::info!(
             device = WG_DEVICE,
