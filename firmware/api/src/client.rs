@@ -114,6 +114,11 @@ impl Client {
         self.get_json("/v1/tunnels")
     }
 
+    /// `GET /v1/kernel`: the router's kernel routes and links.
+    pub fn kernel(&self) -> Result<crate::kernel::KernelView, ClientError> {
+        self.get_json("/v1/kernel")
+    }
+
     /// `GET path`, decoded from JSON.
     pub fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let body = self.get(path)?;

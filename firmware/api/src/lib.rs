@@ -17,13 +17,14 @@
 //! `GET /metrics` in the Prometheus text format ([`metrics`]), `GET /v1/routes` (one
 //! prefix explained, [`routes::RouteView`], or a page of best paths,
 //! [`routes::RouteListing`]), with SAM `GET /v1/enrollment` ([`sam::Enrollment`]) and
-//! `GET /v1/tunnels` ([`sam::TunnelList`]), and `POST /v1/config` /
+//! `GET /v1/tunnels` ([`sam::TunnelList`]), `GET /v1/kernel` ([`kernel::KernelView`]), and `POST /v1/config` /
 //! `POST /v1/config/confirm` ([`config_push`]), and on a SAM RR
 //! `POST /v1/enrollment/revoke` / `POST /v1/enrollment/reinstate` ([`revocation`]). `docs/api.md` describes them for
 //! operators.
 
 pub mod client;
 pub mod config_push;
+pub mod kernel;
 pub mod limits;
 pub mod metrics;
 pub mod revocation;

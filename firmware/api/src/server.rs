@@ -92,6 +92,8 @@ pub struct Backend {
     pub config: Option<mpsc::Sender<ConfigCommand>>,
     /// Revocations for the core (`None`: those endpoints answer 503).
     pub enrollment: Option<mpsc::Sender<EnrollmentCommand>>,
+    /// The latest read of the router's kernel (`None`: `/v1/kernel` answers 404).
+    pub kernel: Option<watch::Receiver<Arc<crate::kernel::KernelView>>>,
 }
 
 /// The local address a server instance is bound to (the address a push came in on).
@@ -115,6 +117,7 @@ pub fn router(backend: Backend, access: Access) -> Router {
         .route("/v1/routes", get(routes))
         .route("/v1/enrollment", get(enrollment))
         .route("/v1/tunnels", get(tunnels))
+        .route("/v1/kernel", get(kernel_view))
         .route("/v1/config", post(push_config))
         .route("/v1/config/confirm", post(confirm_config))
         .route("/v1/enrollment/revoke", post(revoke_leaf))
@@ -182,6 +185,19 @@ async fn tunnels(State(state): State<Backend>) -> Response {
         None => (StatusCode::NOT_FOUND, NO_SAM).into_response(),
     }
 }
+
+/// `GET /v1/kernel`: the latest kernel read, or 404 on a router without a kernel table.
+async fn kernel_view(State(state): State<Backend>) -> Response {
+    match &state.kernel {
+        Some(view) => {
+            let view = view.borrow().clone();
+            Json(view.as_ref().clone()).into_response()
+        }
+        None => (StatusCode::NOT_FOUND, NO_KERNEL_VIEW).into_response(),
+    }
+}
+
+const NO_KERNEL_VIEW: &str = "this router installs no kernel routes (no kernel table)\n";
 
 /// Query string of `/v1/routes`.
 #[derive(serde::Deserialize)]

@@ -51,6 +51,7 @@ fn start(rt: &tokio::runtime::Runtime, access: Access) -> (String, watch::Sender
         queries: None,
         config: None,
         enrollment: None,
+        kernel: None,
     };
     rt.spawn(serve(listener, backend, access));
     (url, tx)

@@ -53,6 +53,7 @@ fn start(access: Access, limits: Limits) -> Server {
         queries: None,
         config: None,
         enrollment: None,
+        kernel: None,
     };
     rt.spawn(serve(listener, backend, Access { limits, ..access }));
     Server {

@@ -125,12 +125,18 @@ async fn route(config: RouterConfig, shutdown: impl Future<Output = ()>) -> Resu
     // Listeners and API servers, stopped when the loop ends.
     let mut background = tokio::task::JoinSet::new();
     if let Some(api) = &config.api {
+        let kernel = config.fib.as_ref().and_then(|fib| {
+            crate::kernel_view::start(fib.table)
+                .inspect_err(|e| tracing::warn!(error = %e, "no kernel view for /v1/kernel"))
+                .ok()
+        });
         for &addr in &api.binds {
             let backend = api::server::Backend {
                 snapshots: snapshots.clone(),
                 queries: Some(queries_tx.clone()),
                 config: Some(config_tx.clone()),
                 enrollment: Some(enrollment_tx.clone()),
+                kernel: kernel.clone(),
             };
             background.spawn(serve_api(addr, backend, api.access.clone()));
         }

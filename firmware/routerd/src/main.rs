@@ -12,6 +12,7 @@ mod explain;
 mod fib;
 mod init;
 mod interfaces;
+mod kernel_view;
 #[cfg(test)]
 mod loopback_tests;
 mod router_config;
