@@ -377,3 +377,7 @@ fn log_outcome(source: IpAddr, outcome: &Outcome) {
         Outcome::Refused { .. } => {}
     }
 }
+
+#[cfg(test)]
+#[path = "rr_tests.rs"]
+mod tests;
