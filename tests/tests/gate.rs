@@ -102,7 +102,8 @@ fn netns_flavour_holds_every_assertion() {
         .filter_map(|a| a["id"].as_str())
         .collect();
     for id in [
-        "1", "2", "3", "4", "5", "6", "7", "F1", "R2", "R3", "R4", "R5", "R6", "R7", "R8",
+        "1", "2", "3", "4", "5", "5k", "6", "7", "F1", "R2", "R3", "R4", "R5", "R5k", "R6", "R7",
+        "R8",
     ] {
         assert!(ids.contains(&id), "assertion {id} was not checked: {ids:?}");
     }

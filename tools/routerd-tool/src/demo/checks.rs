@@ -453,13 +453,14 @@ pub(crate) fn session_to_rr(leaf: &NodeDocs) -> String {
     }
 }
 
-/// Assertions 2 to 5 over one observation.
+/// Assertions 2 to 5 and 5k over one observation.
 pub(crate) fn fabric(obs: &Observation) -> Vec<Assertion> {
     vec![
         enrollment_ready(&obs.leaves),
         rr_dynamic_peers(&obs.rr),
         rr_accepted_routes(&obs.rr, &obs.rr_kernel),
         leaf_routes(&obs.kernel),
+        super::kernel_agreement::leaf_kernel_view(&obs.leaves, &obs.kernel),
     ]
 }
 

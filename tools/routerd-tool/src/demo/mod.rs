@@ -6,7 +6,7 @@
 //!
 //! Modules: [`plan`] (addresses, secrets, configs), [`lab`] (namespaces and processes,
 //! removed on exit or Ctrl-C), [`topology`], [`observe`] (API documents, kernel routes),
-//! [`checks`] and [`persisted`] (the assertions, pure), [`matrix`] (client probes),
+//! [`checks`], [`kernel_agreement`] and [`persisted`] (the assertions, pure), [`matrix`] (client probes),
 //! [`evidence`] (run directory), [`netns`] (the network-namespace flavour, start to end:
 //! [`fabric`] runs the routers, [`phases`] drives the checks),
 //! [`report`] (what is printed), [`internal`] (helpers run inside namespaces).
@@ -18,6 +18,7 @@ mod checks;
 mod evidence;
 mod fabric;
 mod internal;
+mod kernel_agreement;
 mod lab;
 mod matrix;
 mod netns;

@@ -14,8 +14,13 @@ use super::lab::Lab;
 use super::plan::{API_ADDR, SITES, Site};
 
 /// API endpoints read from every router (plus `/v1/routes?prefix=C/32` per client).
-pub(crate) const ENDPOINTS: [&str; 4] =
-    ["/v1/status", "/v1/peers", "/v1/enrollment", "/v1/tunnels"];
+pub(crate) const ENDPOINTS: [&str; 5] = [
+    "/v1/status",
+    "/v1/peers",
+    "/v1/enrollment",
+    "/v1/tunnels",
+    super::kernel_agreement::KERNEL_VIEW,
+];
 
 /// The route query path of a client's /32.
 pub(crate) fn route_query(client: Ipv4Addr) -> String {

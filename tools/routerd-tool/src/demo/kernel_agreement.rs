@@ -1,0 +1,203 @@
+//! Assertion 5k: each leaf's `GET /v1/kernel` (routerd's own read of its kernel) lists
+//! the same `proto bgp` routes, with the same output devices, as the kernel shows from
+//! outside (`ip -j route show proto bgp` in the leaf's namespace). Where the kernel cannot
+//! be read from outside (a guest), the gate has only the API's view; this assertion is
+//! what makes that view trustworthy. Pure: judges an [`Observation`]'s parts without I/O.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use super::checks::Assertion;
+use super::observe::{LeafKernel, NodeDocs};
+
+/// The API path of the kernel view.
+pub(crate) const KERNEL_VIEW: &str = "/v1/kernel";
+
+/// A prefix as `ADDRESS/LENGTH` text; an address alone is a host route.
+type Prefix = String;
+
+/// `text` as `ADDRESS/LENGTH` (`/32` or `/128` added to a bare address); `None` when it
+/// is neither.
+fn normalized(text: &str) -> Option<Prefix> {
+    let (addr, len) = match text.split_once('/') {
+        Some((addr, len)) => (addr, Some(len.parse::<u8>().ok()?)),
+        None => (text, None),
+    };
+    let addr: std::net::IpAddr = addr.parse().ok()?;
+    let full = if addr.is_ipv4() { 32 } else { 128 };
+    let len = len.unwrap_or(full);
+    (len <= full).then(|| format!("{addr}/{len}"))
+}
+
+/// `(prefix, device)` pairs of a `/v1/kernel` document.
+pub(crate) fn api_routes(doc: &Value) -> Option<BTreeSet<(Prefix, String)>> {
+    let routes = doc.get("routes")?.as_array()?;
+    let mut out = BTreeSet::new();
+    for route in routes {
+        let prefix = normalized(route["prefix"].as_str()?)?;
+        let hops = route["next_hops"].as_array()?;
+        if hops.is_empty() {
+            out.insert((prefix.clone(), "-".to_string()));
+        }
+        for hop in hops {
+            let dev = hop["device"].as_str().unwrap_or("-").to_string();
+            out.insert((prefix.clone(), dev));
+        }
+    }
+    Some(out)
+}
+
+/// `(prefix, device)` pairs of `ip -j route show proto bgp` output (`dst` without a
+/// length is a host route; multipath routes list their devices under `nexthops`).
+pub(crate) fn ip_routes(routes: &Value) -> Option<BTreeSet<(Prefix, String)>> {
+    let mut out = BTreeSet::new();
+    for route in routes.as_array()? {
+        let dst = route["dst"].as_str()?;
+        let prefix = normalized(dst)?;
+        match route.get("nexthops").and_then(Value::as_array) {
+            Some(hops) => {
+                for hop in hops {
+                    out.insert((
+                        prefix.clone(),
+                        hop["dev"].as_str().unwrap_or("-").to_string(),
+                    ));
+                }
+            }
+            None => {
+                out.insert((
+                    prefix.clone(),
+                    route["dev"].as_str().unwrap_or("-").to_string(),
+                ));
+            }
+        }
+    }
+    Some(out)
+}
+
+/// 5k: for every leaf the API's kernel view equals the kernel's own `proto bgp` routes.
+pub(crate) fn leaf_kernel_view(leaves: &[NodeDocs], kernel: &[LeafKernel]) -> Assertion {
+    let mut pass = !leaves.is_empty() && leaves.len() == kernel.len();
+    let mut evidence = Vec::new();
+    for (docs, k) in leaves.iter().zip(kernel) {
+        let api = docs.doc(KERNEL_VIEW).map_err(str::to_string).and_then(|d| {
+            api_routes(d).ok_or_else(|| format!("{KERNEL_VIEW} is not a kernel view: {d}"))
+        });
+        let ip = k.bgp_routes.clone().and_then(|v| {
+            ip_routes(&v).ok_or_else(|| format!("ip route output not understood: {v}"))
+        });
+        match (api, ip) {
+            (Ok(api), Ok(ip)) if api == ip => evidence.push(format!(
+                "{}: {KERNEL_VIEW} lists the kernel's {} proto bgp routes",
+                docs.node,
+                ip.len()
+            )),
+            (Ok(api), Ok(ip)) => {
+                pass = false;
+                let show = |set: BTreeSet<&(Prefix, String)>| {
+                    set.iter()
+                        .map(|(p, d)| format!("{p} dev {d}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                evidence.push(format!(
+                    "{}: {KERNEL_VIEW} differs from the kernel; only in the API: [{}]; only in the kernel: [{}]",
+                    docs.node,
+                    show(api.difference(&ip).collect()),
+                    show(ip.difference(&api).collect()),
+                ));
+            }
+            (api, ip) => {
+                pass = false;
+                for e in [api.err(), ip.err()].into_iter().flatten() {
+                    evidence.push(format!("{}: {e}", docs.node));
+                }
+            }
+        }
+    }
+    Assertion::new(
+        "5k",
+        "every leaf's API kernel view (/v1/kernel) matches its kernel's proto bgp routes",
+        pass,
+        evidence,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::demo::plan::SITES;
+    use serde_json::json;
+
+    fn leaf(api: Value) -> NodeDocs {
+        NodeDocs {
+            node: "aws-leaf".into(),
+            docs: vec![(KERNEL_VIEW.to_string(), Ok(api))],
+        }
+    }
+
+    fn kernel(ip: Value) -> LeafKernel {
+        LeafKernel {
+            site: SITES[0],
+            bgp_routes: Ok(ip),
+            route_get: Vec::new(),
+            links: Ok(json!([])),
+        }
+    }
+
+    fn api_doc(routes: &[(&str, &str)]) -> Value {
+        json!({
+            "table": 254, "protocol": 186, "read_at_unix_secs": 1, "links": [],
+            "routes": routes.iter().map(|(p, d)| json!({
+                "prefix": p,
+                "next_hops": [{"via": "100.64.0.1", "device": d, "onlink": true}],
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    #[test]
+    fn equal_sets_hold_and_host_routes_match_their_slash_32() {
+        let api = api_doc(&[("10.2.0.10/32", "sam0"), ("10.3.0.10/32", "sam0")]);
+        let ip = json!([
+            {"dst": "10.2.0.10", "gateway": "100.64.0.1", "dev": "sam0", "protocol": "bgp"},
+            {"dst": "10.3.0.10", "gateway": "100.64.0.1", "dev": "sam0", "protocol": "bgp"},
+        ]);
+        let a = leaf_kernel_view(&[leaf(api)], &[kernel(ip)]);
+        assert!(a.pass, "{:?}", a.evidence);
+    }
+
+    #[test]
+    fn a_missing_route_or_another_device_fails_and_says_which() {
+        let api = api_doc(&[("10.2.0.10/32", "sam0")]);
+        let ip = json!([
+            {"dst": "10.2.0.10", "dev": "sam1"},
+            {"dst": "10.3.0.10", "dev": "sam0"},
+        ]);
+        let a = leaf_kernel_view(&[leaf(api)], &[kernel(ip)]);
+        assert!(!a.pass);
+        let text = a.evidence.join("\n");
+        assert!(
+            text.contains("only in the API: [10.2.0.10/32 dev sam0]"),
+            "{text}"
+        );
+        assert!(text.contains("10.3.0.10/32 dev sam0"), "{text}");
+    }
+
+    #[test]
+    fn an_unreachable_endpoint_fails() {
+        let docs = NodeDocs {
+            node: "aws-leaf".into(),
+            docs: vec![(KERNEL_VIEW.to_string(), Err("router answered 404".into()))],
+        };
+        let a = leaf_kernel_view(&[docs], &[kernel(json!([]))]);
+        assert!(!a.pass);
+        assert!(a.evidence[0].contains("404"), "{:?}", a.evidence);
+    }
+
+    #[test]
+    fn multipath_devices_are_compared_one_by_one() {
+        let ip = json!([{"dst": "10.2.0.0/24", "nexthops": [{"dev": "a"}, {"dev": "b"}]}]);
+        let got = ip_routes(&ip).unwrap();
+        assert_eq!(got.len(), 2);
+    }
+}
