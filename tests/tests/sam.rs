@@ -9,8 +9,9 @@
 //!   restarted with a claim the RR refuses (it names client A's /32 and the unowned
 //!   10.20.9.9/32): fail-static, it keeps its RR set and session and announces both;
 //! - the bridge itself (203.0.113.1) replays a join request recorded by leaf A;
-//! - finally the RR restarts: its registry comes back from the state directory, sessions
-//!   and traffic return without re-enrollment, and the replay is still refused.
+//! - the RR restarts: its registry comes back from the state directory, sessions
+//!   and traffic return without re-enrollment, and the replay is still refused;
+//! - finally the operator revokes leaf B and reinstates it ([`revocation`]).
 //!
 //! The RR runs from a signed blob (`routerd run --config-blob BLOB --trust owner.pub
 //! --state-dir DIR`), the leaves from development configs (`--config FILE --state-dir
@@ -22,6 +23,9 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use system_tests::netns::{Bridge, Netns, Proc, veth, wait_for};
 use system_tests::{require_root, workspace_binary};
+
+#[path = "sam/revocation.rs"]
+mod revocation;
 
 const TOKEN: &str = "sam-system-test-join-token-0001";
 /// The owner key of the development configs (a signed config gets a fresh one).
@@ -748,6 +752,8 @@ fn sam_enrollment_tunnels_admission_and_replay() {
         (status, body.as_str()),
         (409, r#"{"refused":"replayed-nonce"}"#)
     );
+
+    revocation::revoke_and_reinstate(&ul, &mut rr, &leaf_a, &mut leaf_b, &a_ns);
 
     for router in [&mut rr, &mut leaf_a, &mut leaf_b, &mut rogue] {
         router.assert_alive();
