@@ -22,6 +22,12 @@ pub struct KernelView {
     pub read_at_unix_secs: u64,
     /// Routes in `table` tagged `protocol`, sorted by prefix.
     pub routes: Vec<KernelRoute>,
+    /// Routes the kernel made for the interfaces' addresses (main table, protocol
+    /// kernel), sorted by prefix. With `routes` they answer "which device does an address
+    /// leave through" by longest prefix match ([`KernelView::lookup`]; policy rules
+    /// aside).
+    #[serde(default)]
+    pub connected: Vec<KernelRoute>,
     /// Network interfaces, sorted by index.
     pub links: Vec<KernelLink>,
     /// Why the last read failed (the previous routes are kept); `None` when it worked.
@@ -58,11 +64,40 @@ pub struct KernelLink {
     pub name: String,
     /// Operational state as the kernel reports it (`up`, `down`, `unknown`, ...).
     pub operstate: String,
+    /// Kind of link where known: `wireguard`, `bridge`, ... (the kernel's device type),
+    /// `tun`, `ipip`; `None` for plain devices.
+    #[serde(default)]
+    pub kind: Option<String>,
 }
 
 impl KernelView {
     /// The route for exactly `prefix` (as text, e.g. `10.1.0.10/32`), if installed.
     pub fn route(&self, prefix: &str) -> Option<&KernelRoute> {
         self.routes.iter().find(|r| r.prefix == prefix)
+    }
+
+    /// The most specific route of `routes` and `connected` covering `address`
+    /// (a BGP route wins a tie), like `ip route get` without policy rules.
+    pub fn lookup(&self, address: IpAddr) -> Option<&KernelRoute> {
+        self.routes
+            .iter()
+            .chain(&self.connected)
+            .filter_map(|r| {
+                let net: ipnet::IpNet = r.prefix.parse().ok()?;
+                net.contains(&address).then_some((net.prefix_len(), r))
+            })
+            .fold(
+                None,
+                |best: Option<(u8, &KernelRoute)>, (len, r)| match best {
+                    Some((b, _)) if b >= len => best,
+                    _ => Some((len, r)),
+                },
+            )
+            .map(|(_, r)| r)
+    }
+
+    /// The link named `name`.
+    pub fn link(&self, name: &str) -> Option<&KernelLink> {
+        self.links.iter().find(|l| l.name == name)
     }
 }

@@ -49,6 +49,15 @@ fn view(prefixes: &[&str]) -> KernelView {
             index: 1,
             name: "lo".into(),
             operstate: "unknown".into(),
+            kind: None,
+        }],
+        connected: vec![KernelRoute {
+            prefix: "10.1.0.0/24".into(),
+            next_hops: vec![KernelNextHop {
+                via: None,
+                device: Some("lan0".into()),
+                onlink: false,
+            }],
         }],
         error: None,
     }
@@ -105,4 +114,17 @@ fn a_router_without_a_kernel_table_answers_404() {
         }
         other => panic!("expected 404, got {other:?}"),
     }
+}
+
+#[test]
+fn lookup_takes_the_most_specific_route() {
+    let v = view(&["10.2.0.10/32"]);
+    let dev = |a: &str| {
+        v.lookup(a.parse().unwrap())
+            .and_then(|r| r.next_hops[0].device.clone())
+    };
+    assert_eq!(dev("10.2.0.10").as_deref(), Some("sam0"));
+    assert_eq!(dev("10.1.0.10").as_deref(), Some("lan0"));
+    assert_eq!(dev("10.3.0.10"), None);
+    assert_eq!(v.link("lo").map(|l| l.index), Some(1));
 }

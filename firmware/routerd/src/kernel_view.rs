@@ -19,6 +19,13 @@ use tokio::sync::watch;
 /// How often the kernel is read.
 pub(crate) const READ_INTERVAL: Duration = Duration::from_secs(1);
 
+/// The main routing table.
+const MAIN_TABLE: u32 = 254;
+/// Route protocol of routes the kernel adds for interface addresses (`proto kernel`).
+const PROTOCOL_KERNEL: u8 = 2;
+/// `type` of an IPIP tunnel device (`ARPHRD_TUNNEL`).
+const ARPHRD_TUNNEL: u32 = 768;
+
 /// Where interface names and states are read.
 const SYS_CLASS_NET: &str = "/sys/class/net";
 
@@ -60,11 +67,21 @@ pub(crate) fn read(fib: &Fib, previous: &KernelView, sys_class_net: &Path) -> Ke
         protocol: PROTOCOL_BGP,
         read_at_unix_secs: unix_now(),
         routes: previous.routes.clone(),
+        connected: previous.connected.clone(),
         links,
         error: None,
     };
-    match fib.routes_blocking(fib.table(), PROTOCOL_BGP) {
-        Ok(routes) => view.routes = routes_view(routes, &names),
+    let read = fib
+        .routes_blocking(fib.table(), PROTOCOL_BGP)
+        .and_then(|bgp| {
+            let connected = fib.routes_blocking(MAIN_TABLE, PROTOCOL_KERNEL)?;
+            Ok((bgp, connected))
+        });
+    match read {
+        Ok((bgp, connected)) => {
+            view.routes = routes_view(bgp, &names);
+            view.connected = routes_view(connected, &names);
+        }
         Err(e) => {
             view.error = Some(format!(
                 "route dump failed, routes are from the previous read: {e}"
@@ -122,11 +139,28 @@ pub(crate) fn read_links(dir: &Path) -> Vec<KernelLink> {
                 index,
                 name: entry.file_name().to_string_lossy().into_owned(),
                 operstate,
+                kind: link_kind(&path),
             })
         })
         .collect();
     links.sort_by_key(|l| l.index);
     links
+}
+
+/// The kind of the link at `path`: the kernel's `DEVTYPE` (wireguard, bridge, ...),
+/// else `tun` for a TUN/TAP device, `ipip` for an IPIP tunnel, `None` otherwise.
+fn link_kind(path: &Path) -> Option<String> {
+    let uevent = std::fs::read_to_string(path.join("uevent")).unwrap_or_default();
+    if let Some(devtype) = uevent.lines().find_map(|l| l.strip_prefix("DEVTYPE=")) {
+        return Some(devtype.trim().to_string());
+    }
+    if path.join("tun_flags").exists() {
+        return Some("tun".into());
+    }
+    let arphrd: Option<u32> = std::fs::read_to_string(path.join("type"))
+        .ok()
+        .and_then(|t| t.trim().parse().ok());
+    (arphrd == Some(ARPHRD_TUNNEL)).then(|| "ipip".to_string())
 }
 
 fn unix_now() -> u64 {
@@ -153,6 +187,12 @@ mod tests {
             std::fs::write(dir.join(name).join("ifindex"), format!("{index}\n")).unwrap();
             std::fs::write(dir.join(name).join("operstate"), state).unwrap();
         }
+        std::fs::write(
+            dir.join("wan0").join("uevent"),
+            "DEVTYPE=bridge\nINTERFACE=wan0\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("sam0").join("type"), "768\n").unwrap();
         // An entry without an index is not an interface.
         std::fs::create_dir_all(dir.join("bonding_masters")).unwrap();
         let links = read_links(&dir);
@@ -165,6 +205,8 @@ mod tests {
             got,
             vec![(1, "lo", "unknown"), (3, "wan0", "up"), (7, "sam0", "down")]
         );
+        let kinds: Vec<Option<&str>> = links.iter().map(|l| l.kind.as_deref()).collect();
+        assert_eq!(kinds, vec![None, Some("bridge"), Some("ipip")]);
     }
 
     #[test]

@@ -6,10 +6,13 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::Value;
+use std::net::Ipv4Addr;
 
-use super::checks::Assertion;
+use serde_json::{Value, json};
+
+use super::checks::{Assertion, leaf_remote_routes};
 use super::observe::{LeafKernel, NodeDocs};
+use super::plan::{SITES, Site};
 
 /// The API path of the kernel view.
 pub(crate) const KERNEL_VIEW: &str = "/v1/kernel";
@@ -75,11 +78,79 @@ pub(crate) fn ip_routes(routes: &Value) -> Option<BTreeSet<(Prefix, String)>> {
     Some(out)
 }
 
-/// 5k: for every leaf the API's kernel view equals the kernel's own `proto bgp` routes.
+/// A leaf's kernel as the gate's checks read it (`ip -j` shapes), built from its
+/// `/v1/kernel` document alone: `proto bgp` routes, `route get` for every client by
+/// longest prefix match over the view's routes, links with their kinds. This is how a
+/// router whose kernel cannot be read from outside (a guest) is judged.
+pub(crate) fn leaf_kernel_from_view(site: Site, doc: &Value) -> LeafKernel {
+    let hop_dev = |r: &Value| r["next_hops"][0]["device"].clone();
+    // `ip -j` writes a host route's destination without its length.
+    let as_ip = |r: &Value| {
+        let prefix = r["prefix"].as_str().unwrap_or_default();
+        let dst = prefix.strip_suffix("/32").unwrap_or(prefix);
+        json!({ "dst": dst, "dev": hop_dev(r), "protocol": "bgp" })
+    };
+    let bgp_routes = doc["routes"]
+        .as_array()
+        .map(|a| Value::Array(a.iter().map(as_ip).collect()))
+        .ok_or_else(|| format!("{KERNEL_VIEW} has no routes: {doc}"));
+    let candidates: Vec<(Prefix, &Value)> = ["routes", "connected"]
+        .iter()
+        .flat_map(|key| doc[key].as_array().into_iter().flatten())
+        .filter_map(|r| Some((normalized(r["prefix"].as_str()?)?, r)))
+        .collect();
+    let route_get = SITES
+        .iter()
+        .map(|s| {
+            let best = candidates
+                .iter()
+                .filter_map(|(p, r)| {
+                    let (net, len) = p.split_once('/')?;
+                    let (net, len): (Ipv4Addr, u32) = (net.parse().ok()?, len.parse().ok()?);
+                    let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
+                    (u32::from(s.client()) & mask == u32::from(net) & mask).then_some((len, *r))
+                })
+                .max_by_key(|(len, _)| *len);
+            let got = match best {
+                Some((_, r)) => Ok(json!([{ "dst": s.client().to_string(), "dev": hop_dev(r) }])),
+                None => Err(format!("no route to {} in {KERNEL_VIEW}", s.client())),
+            };
+            (s.client(), got)
+        })
+        .collect();
+    let links = doc["links"]
+        .as_array()
+        .map(|a| {
+            Value::Array(
+                a.iter()
+                    .map(|l| json!({ "ifname": l["name"], "linkinfo": { "info_kind": l["kind"] } }))
+                    .collect(),
+            )
+        })
+        .ok_or_else(|| format!("{KERNEL_VIEW} has no links: {doc}"));
+    LeafKernel {
+        site,
+        bgp_routes,
+        route_get,
+        links,
+    }
+}
+
+/// 5k: for every leaf the API's kernel view equals the kernel's own `proto bgp` routes,
+/// and assertion 5 judged from the view alone gives the same count as from `ip`.
 pub(crate) fn leaf_kernel_view(leaves: &[NodeDocs], kernel: &[LeafKernel]) -> Assertion {
     let mut pass = !leaves.is_empty() && leaves.len() == kernel.len();
     let mut evidence = Vec::new();
     for (docs, k) in leaves.iter().zip(kernel) {
+        if let Ok(doc) = docs.doc(KERNEL_VIEW) {
+            let (from_view, _) = leaf_remote_routes(&leaf_kernel_from_view(k.site, doc));
+            let (from_ip, _) = leaf_remote_routes(k);
+            pass &= from_view == from_ip;
+            evidence.push(format!(
+                "{}: assertion 5 from {KERNEL_VIEW}: {from_view}/4 client /32s as expected; from ip: {from_ip}/4",
+                docs.node
+            ));
+        }
         let api = docs.doc(KERNEL_VIEW).map_err(str::to_string).and_then(|d| {
             api_routes(d).ok_or_else(|| format!("{KERNEL_VIEW} is not a kernel view: {d}"))
         });
@@ -126,8 +197,6 @@ pub(crate) fn leaf_kernel_view(leaves: &[NodeDocs], kernel: &[LeafKernel]) -> As
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::demo::plan::SITES;
-    use serde_json::json;
 
     fn leaf(api: Value) -> NodeDocs {
         NodeDocs {
@@ -192,6 +261,50 @@ mod tests {
         let a = leaf_kernel_view(&[docs], &[kernel(json!([]))]);
         assert!(!a.pass);
         assert!(a.evidence[0].contains("404"), "{:?}", a.evidence);
+    }
+
+    /// A leaf view as routerd serves it: the three remote client /32s through `sam0`,
+    /// the own site's LAN connected on `lan0`.
+    fn full_view(site: Site, tunnel_kind: &str) -> Value {
+        let remote: Vec<Value> = SITES
+            .iter()
+            .filter(|s| s.index != site.index)
+            .map(|s| {
+                json!({"prefix": format!("{}/32", s.client()),
+                       "next_hops": [{"via": "100.64.0.1", "device": "sam0", "onlink": true}]})
+            })
+            .collect();
+        json!({
+            "table": 254, "protocol": 186, "read_at_unix_secs": 1,
+            "routes": remote,
+            "connected": [{"prefix": format!("10.20.{}.0/24", site.index),
+                           "next_hops": [{"via": null, "device": "lan0", "onlink": false}]}],
+            "links": [{"index": 1, "name": "lo", "operstate": "unknown", "kind": null},
+                      {"index": 4, "name": "sam0", "operstate": "up", "kind": tunnel_kind}],
+        })
+    }
+
+    #[test]
+    fn assertion_5_holds_from_a_full_view_alone() {
+        let site = SITES[1];
+        let k = leaf_kernel_from_view(site, &full_view(site, "ipip"));
+        let (ok, evidence) = leaf_remote_routes(&k);
+        assert_eq!(ok, 4, "{evidence:?}");
+        assert!(
+            evidence.iter().any(|e| e.contains("on lan0")),
+            "{evidence:?}"
+        );
+    }
+
+    #[test]
+    fn assertion_5_fails_from_a_view_without_a_tunnel_kind_or_a_route() {
+        let site = SITES[1];
+        let (ok, _) = leaf_remote_routes(&leaf_kernel_from_view(site, &full_view(site, "veth")));
+        assert_eq!(ok, 1, "only the own client's LAN route is right");
+        let mut view = full_view(site, "wireguard");
+        view["routes"].as_array_mut().unwrap().pop();
+        let (ok, _) = leaf_remote_routes(&leaf_kernel_from_view(site, &view));
+        assert_eq!(ok, 3);
     }
 
     #[test]
