@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
     version,
     about = "Provision, inspect and operate routerd routers",
     after_help = "Commands that talk to a running router (status, peers, routes, enrollment, \
-tunnels, config push|confirm) take --router http://ADDR:PORT and --token-file FILE (the bearer token on its first \
+tunnels, kernel, config push|confirm) take --router http://ADDR:PORT and --token-file FILE (the bearer token on its first \
 line), print tables by default and the API's JSON with --json.\n\
 Exit codes: 0 ok; 1 router refused, unreachable, or the checked condition is not met; 2 usage.\n\
 Example: routerd-tool peers --router http://192.0.2.1:7179 --token-file ~/.routerd-token"
@@ -41,6 +41,9 @@ enum Command {
     Enrollment(enrollment::Args),
     /// Show SAM tunnels: endpoints, WireGuard handshake age, bytes.
     Tunnels(tunnels::Args),
+    /// Show the routes a running router's kernel holds from BGP, its connected routes
+    /// and links (read back from the kernel).
+    Kernel(kernel::Args),
     /// Push a signed config to a running router in try mode, and confirm it.
     Config(config_push::Args),
     /// Build bootable firmware images (`image build --board NAME --out DIR`).
@@ -54,6 +57,7 @@ mod demo;
 mod enrollment;
 mod image;
 mod inspect;
+mod kernel;
 mod keygen;
 mod peers;
 mod provision;
@@ -72,6 +76,7 @@ fn main() {
         Command::Routes(a) => routes::run(a),
         Command::Enrollment(a) => enrollment::run(a),
         Command::Tunnels(a) => tunnels::run(a),
+        Command::Kernel(a) => kernel::run(a),
         Command::Config(a) => config_push::run(a),
         Command::Image(a) => image::run(a),
         Command::Demo(a) => demo::run(a),
