@@ -11,7 +11,7 @@ use std::net::Ipv4Addr;
 use serde_json::{Value, json};
 
 use super::checks::{Assertion, leaf_remote_routes};
-use super::observe::{LeafKernel, NodeDocs};
+use super::observe::{LeafKernel, NodeDocs, RrKernel};
 use super::plan::{SITES, Site};
 
 /// The API path of the kernel view.
@@ -136,12 +136,75 @@ pub(crate) fn leaf_kernel_from_view(site: Site, doc: &Value) -> LeafKernel {
     }
 }
 
-/// 5k: for every leaf the API's kernel view equals the kernel's own `proto bgp` routes,
-/// and assertion 5 judged from the view alone gives the same count as from `ip`.
-pub(crate) fn leaf_kernel_view(leaves: &[NodeDocs], kernel: &[LeafKernel]) -> Assertion {
-    let mut pass = !leaves.is_empty() && leaves.len() == kernel.len();
+/// Whether `docs`' kernel view lists the same `(prefix, device)` pairs as `bgp_routes`
+/// (`ip -j route show proto bgp`); one evidence line either way. Unless `view_required`
+/// (leaves), a router without a kernel view (a reflect-only RR) agrees when its kernel
+/// holds no `proto bgp` route.
+fn routes_agree(
+    docs: &NodeDocs,
+    bgp_routes: &Result<Value, String>,
+    view_required: bool,
+    evidence: &mut Vec<String>,
+) -> bool {
+    let node = &docs.node;
+    let ip = bgp_routes
+        .clone()
+        .and_then(|v| ip_routes(&v).ok_or_else(|| format!("ip route output not understood: {v}")));
+    let api = match docs.doc(KERNEL_VIEW) {
+        Ok(d) => api_routes(d).ok_or_else(|| format!("{KERNEL_VIEW} is not a kernel view: {d}")),
+        Err(e) if !view_required && ip.as_ref().is_ok_and(BTreeSet::is_empty) => {
+            evidence.push(format!(
+                "{node}: no kernel view ({e}) and no proto bgp route in its kernel"
+            ));
+            return true;
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    match (api, ip) {
+        (Ok(api), Ok(ip)) if api == ip => {
+            evidence.push(format!(
+                "{node}: {KERNEL_VIEW} lists the kernel's {} proto bgp routes",
+                ip.len()
+            ));
+            true
+        }
+        (Ok(api), Ok(ip)) => {
+            let show = |set: BTreeSet<&(Prefix, String)>| {
+                set.iter()
+                    .map(|(p, d)| format!("{p} dev {d}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            evidence.push(format!(
+                "{node}: {KERNEL_VIEW} differs from the kernel; only in the API: [{}]; only in the kernel: [{}]",
+                show(api.difference(&ip).collect()),
+                show(ip.difference(&api).collect()),
+            ));
+            false
+        }
+        (api, ip) => {
+            for e in [api.err(), ip.err()].into_iter().flatten() {
+                evidence.push(format!("{node}: {e}"));
+            }
+            false
+        }
+    }
+}
+
+/// 5k: for the RR and every leaf the API's kernel view equals the kernel's own
+/// `proto bgp` routes, and for every leaf assertion 5 judged from the view alone gives
+/// the same count as from `ip`.
+pub(crate) fn kernel_views(
+    rr: &NodeDocs,
+    rr_kernel: &RrKernel,
+    leaves: &[NodeDocs],
+    kernel: &[LeafKernel],
+) -> Assertion {
     let mut evidence = Vec::new();
+    let mut pass = !leaves.is_empty() && leaves.len() == kernel.len();
+    pass &= routes_agree(rr, &rr_kernel.bgp_routes, false, &mut evidence);
     for (docs, k) in leaves.iter().zip(kernel) {
+        pass &= routes_agree(docs, &k.bgp_routes, true, &mut evidence);
         if let Ok(doc) = docs.doc(KERNEL_VIEW) {
             let (from_view, _) = leaf_remote_routes(&leaf_kernel_from_view(k.site, doc));
             let (from_ip, _) = leaf_remote_routes(k);
@@ -151,44 +214,10 @@ pub(crate) fn leaf_kernel_view(leaves: &[NodeDocs], kernel: &[LeafKernel]) -> As
                 docs.node
             ));
         }
-        let api = docs.doc(KERNEL_VIEW).map_err(str::to_string).and_then(|d| {
-            api_routes(d).ok_or_else(|| format!("{KERNEL_VIEW} is not a kernel view: {d}"))
-        });
-        let ip = k.bgp_routes.clone().and_then(|v| {
-            ip_routes(&v).ok_or_else(|| format!("ip route output not understood: {v}"))
-        });
-        match (api, ip) {
-            (Ok(api), Ok(ip)) if api == ip => evidence.push(format!(
-                "{}: {KERNEL_VIEW} lists the kernel's {} proto bgp routes",
-                docs.node,
-                ip.len()
-            )),
-            (Ok(api), Ok(ip)) => {
-                pass = false;
-                let show = |set: BTreeSet<&(Prefix, String)>| {
-                    set.iter()
-                        .map(|(p, d)| format!("{p} dev {d}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                };
-                evidence.push(format!(
-                    "{}: {KERNEL_VIEW} differs from the kernel; only in the API: [{}]; only in the kernel: [{}]",
-                    docs.node,
-                    show(api.difference(&ip).collect()),
-                    show(ip.difference(&api).collect()),
-                ));
-            }
-            (api, ip) => {
-                pass = false;
-                for e in [api.err(), ip.err()].into_iter().flatten() {
-                    evidence.push(format!("{}: {e}", docs.node));
-                }
-            }
-        }
     }
     Assertion::new(
         "5k",
-        "every leaf's API kernel view (/v1/kernel) matches its kernel's proto bgp routes",
+        "every router's API kernel view (/v1/kernel) matches its kernel's proto bgp routes",
         pass,
         evidence,
     )
@@ -203,6 +232,40 @@ mod tests {
             node: "aws-leaf".into(),
             docs: vec![(KERNEL_VIEW.to_string(), Ok(api))],
         }
+    }
+
+    /// Judges one leaf with an RR that has no view and no routes.
+    fn leaf_kernel_view(leaves: &[NodeDocs], kernel: &[LeafKernel]) -> Assertion {
+        let rr = NodeDocs {
+            node: "rr".into(),
+            docs: vec![(KERNEL_VIEW.to_string(), Err("router answered 404".into()))],
+        };
+        let rr_kernel = RrKernel {
+            bgp_routes: Ok(json!([])),
+            links: Ok(json!([])),
+        };
+        kernel_views(&rr, &rr_kernel, leaves, kernel)
+    }
+
+    #[test]
+    fn an_rr_without_a_view_fails_when_its_kernel_holds_bgp_routes() {
+        let rr = NodeDocs {
+            node: "rr".into(),
+            docs: vec![(KERNEL_VIEW.to_string(), Err("router answered 404".into()))],
+        };
+        let rr_kernel = RrKernel {
+            bgp_routes: Ok(json!([{"dst": "10.20.1.10", "dev": "sam1"}])),
+            links: Ok(json!([])),
+        };
+        let api = api_doc(&[("10.2.0.10/32", "sam0")]);
+        let ip = json!([{"dst": "10.2.0.10", "dev": "sam0"}]);
+        let a = kernel_views(&rr, &rr_kernel, &[leaf(api)], &[kernel(ip)]);
+        assert!(!a.pass);
+        assert!(
+            a.evidence[0].starts_with("rr: router answered 404"),
+            "{:?}",
+            a.evidence
+        );
     }
 
     fn kernel(ip: Value) -> LeafKernel {
@@ -260,7 +323,13 @@ mod tests {
         };
         let a = leaf_kernel_view(&[docs], &[kernel(json!([]))]);
         assert!(!a.pass);
-        assert!(a.evidence[0].contains("404"), "{:?}", a.evidence);
+        // The RR without a view and without routes agrees; the leaf must have one.
+        assert!(
+            a.evidence[0].starts_with("rr: no kernel view"),
+            "{:?}",
+            a.evidence
+        );
+        assert_eq!(a.evidence[1], "aws-leaf: router answered 404");
     }
 
     /// A leaf view as routerd serves it: the three remote client /32s through `sam0`,
