@@ -315,35 +315,15 @@ async fn ask_config<T: serde::Serialize>(
     state: &Backend,
     command: impl FnOnce(oneshot::Sender<Result<T, PushRefused>>) -> ConfigCommand,
 ) -> Response {
-    let unavailable = |error: &str, hint: &str| {
-        ErrorBody::respond(
-            StatusCode::SERVICE_UNAVAILABLE,
-            error.to_string(),
-            hint.to_string(),
-        )
-    };
-    let Some(config) = &state.config else {
-        return unavailable(
+    let ask = CoreAsk {
+        channel: state.config.as_ref(),
+        not_served: (
             "config push is not served here",
             "push to the router's own API address",
-        );
+        ),
+        late_hint: "check /v1/status for the running config serial before retrying",
     };
-    let (reply, answer) = oneshot::channel();
-    if config.try_send(command(reply)).is_err() {
-        return unavailable("the router is busy", "retry in a second");
-    }
-    match tokio::time::timeout(CONFIG_TIMEOUT, answer).await {
-        Ok(Ok(Ok(value))) => Json(value).into_response(),
-        Ok(Ok(Err(refused))) => ErrorBody::respond(
-            StatusCode::from_u16(refused.status).unwrap_or(StatusCode::CONFLICT),
-            refused.error,
-            refused.hint,
-        ),
-        _ => unavailable(
-            "the router did not answer in time",
-            "check /v1/status for the running config serial before retrying",
-        ),
-    }
+    command_core(ask, command, |r: PushRefused| (r.status, r.error, r.hint)).await
 }
 
 async fn revoke_leaf(State(state): State<Backend>, body: axum::body::Bytes) -> Response {
@@ -367,6 +347,38 @@ async fn ask_enrollment<T: serde::Serialize>(
     state: &Backend,
     command: impl FnOnce(oneshot::Sender<Result<T, EnrollmentRefused>>) -> EnrollmentCommand,
 ) -> Response {
+    let ask = CoreAsk {
+        channel: state.enrollment.as_ref(),
+        not_served: (
+            "revocation is not served here",
+            "ask the route reflector's own API address",
+        ),
+        late_hint: "check GET /v1/enrollment before retrying",
+    };
+    command_core(ask, command, |r: EnrollmentRefused| {
+        (r.status, r.error, r.hint)
+    })
+    .await
+}
+
+/// Where a command for the core goes, and what to say when it cannot be answered.
+struct CoreAsk<'a, C> {
+    /// The core's command channel; `None`: this server does not take such commands.
+    channel: Option<&'a mpsc::Sender<C>>,
+    /// Error and hint when `channel` is `None` (503).
+    not_served: (&'static str, &'static str),
+    /// Hint when the core does not answer within [`CONFIG_TIMEOUT`] (503).
+    late_hint: &'static str,
+}
+
+/// Sends `command` to the core and waits (bounded) for its answer: the value as JSON, a
+/// refusal as an error body with the refusal's status (409 when it is not a valid one),
+/// 503 when the core is busy, absent or late.
+async fn command_core<C, T: serde::Serialize, R>(
+    ask: CoreAsk<'_, C>,
+    command: impl FnOnce(oneshot::Sender<Result<T, R>>) -> C,
+    refusal: impl FnOnce(R) -> (u16, String, String),
+) -> Response {
     let unavailable = |error: &str, hint: &str| {
         ErrorBody::respond(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -374,27 +386,24 @@ async fn ask_enrollment<T: serde::Serialize>(
             hint.to_string(),
         )
     };
-    let Some(enrollment) = &state.enrollment else {
-        return unavailable(
-            "revocation is not served here",
-            "ask the route reflector's own API address",
-        );
+    let Some(channel) = ask.channel else {
+        return unavailable(ask.not_served.0, ask.not_served.1);
     };
     let (reply, answer) = oneshot::channel();
-    if enrollment.try_send(command(reply)).is_err() {
+    if channel.try_send(command(reply)).is_err() {
         return unavailable("the router is busy", "retry in a second");
     }
     match tokio::time::timeout(CONFIG_TIMEOUT, answer).await {
         Ok(Ok(Ok(value))) => Json(value).into_response(),
-        Ok(Ok(Err(refused))) => ErrorBody::respond(
-            StatusCode::from_u16(refused.status).unwrap_or(StatusCode::CONFLICT),
-            refused.error,
-            refused.hint,
-        ),
-        _ => unavailable(
-            "the router did not answer in time",
-            "check GET /v1/enrollment before retrying",
-        ),
+        Ok(Ok(Err(refused))) => {
+            let (status, error, hint) = refusal(refused);
+            ErrorBody::respond(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::CONFLICT),
+                error,
+                hint,
+            )
+        }
+        _ => unavailable("the router did not answer in time", ask.late_hint),
     }
 }
 
