@@ -280,10 +280,11 @@ fn sam_over_kernel_ipip_in_wireguard_between_three_guests() {
     eprintln!("pings and TCP both ways between the clients");
 
     // Kernel datapath everywhere, the same status fields as the userspace path.
+    // One API read can miss on a loaded machine (TCG guests, 5 s nc timeout): retry.
     for (name, doc) in [
-        ("rr", rr_api("/v1/tunnels")),
-        ("leaf1", leaf1_api("/v1/tunnels")),
-        ("leaf2", leaf2_api("/v1/tunnels")),
+        ("rr", wait_for(30, || rr_api("/v1/tunnels"))),
+        ("leaf1", wait_for(30, || leaf1_api("/v1/tunnels"))),
+        ("leaf2", wait_for(30, || leaf2_api("/v1/tunnels"))),
     ] {
         let doc = doc.unwrap_or_else(|| panic!("{name}: no /v1/tunnels"));
         assert_eq!(doc["datapath"], "kernel", "{name}: {doc}");
