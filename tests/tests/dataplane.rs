@@ -10,14 +10,11 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use config::text::hex::encode as hex;
 use system_tests::netns::{Bridge, Netns, Proc, veth, wait_for};
 use system_tests::{require_root, workspace_binary};
 
 const RR_PORT: u16 = 51820;
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// A deterministic private key per role and its public key, both hex.
 fn keypair(seed: u8) -> (String, String) {

@@ -61,27 +61,6 @@ impl Drop for Scratch {
     }
 }
 
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 /// A workspace binary, built once per test run (a build in the middle of the scenario
 /// would wait for other cargo runs while the routers' timers go on).
 fn binary(name: &str) -> PathBuf {
@@ -351,7 +330,7 @@ address = "10.98.0.{last}"
 }
 
 fn wg_key(seed: u8) -> String {
-    base64(&[seed; 32])
+    config::text::base64::encode(&[seed; 32])
 }
 
 /// The NAT box: masquerade everything leaving through `wan0`.

@@ -22,27 +22,6 @@ pub(crate) const LEAF2_WAN_MAC: &str = "52:54:00:5b:02:01";
 /// Leaf 2's site NIC.
 pub(crate) const LEAF2_LAN_MAC: &str = "52:54:00:5b:02:02";
 
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 /// SHA-256 of the API token in hex, from `sha256sum`.
 fn api_token_sha256() -> String {
     let mut child = Command::new("sha256sum")
@@ -112,7 +91,7 @@ datapath = "kernel"
 private_key = "{key}"
 address = "10.98.0.1"
 {api}"#,
-        key = base64(&[0x31; 32]),
+        key = config::text::base64::encode(&[0x31; 32]),
         api = api_section(RR_UNDERLAY, "203.0.113.100/32"),
     )
 }
@@ -175,7 +154,7 @@ datapath = "kernel"
 private_key = "{key}"
 address = "10.98.0.1{site}"
 {keepalive}{api}"#,
-        key = base64(&[0x40 + site; 32]),
+        key = config::text::base64::encode(&[0x40 + site; 32]),
         api = api_section(&format!("10.20.{site}.1"), &format!("10.20.{site}.10/32")),
     )
 }
