@@ -149,6 +149,9 @@ pub struct TunnelView {
     pub peer: String,
     /// The peer's tunnel address.
     pub peer_tunnel_address: String,
+    /// The peer's WireGuard address (the outer IPIP destination), with WireGuard.
+    #[serde(default)]
+    pub peer_wireguard_address: Option<String>,
     /// `kernel` or `userspace`.
     pub datapath: String,
     /// The current endpoint (configured or learned).

@@ -24,8 +24,11 @@ use crate::verify::VerifyError;
 
 /// First eight bytes of every blob.
 pub const MAGIC: [u8; 8] = *b"RDCONFIG";
-/// The blob format this crate writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+/// The blob format this crate writes and reads. The payload is positional (postcard), so
+/// any change to the schema's fields changes this number: a blob of another version is
+/// refused as unsupported rather than decoded into the wrong fields. Version 2 added the
+/// WireGuard addresses of other RRs and the policies' WireGuard prefix.
+pub const FORMAT_VERSION: u16 = 2;
 /// Length of the fixed header.
 pub const HEADER_LEN: usize = 64;
 /// Length of the trailing ed25519 signature.

@@ -140,10 +140,11 @@ fn header_damage_has_its_own_reasons() {
         Err(VerifyError::BadMagic)
     );
     let mut bad = GOLDEN.to_vec();
-    bad[8] = 2;
+    bad[8] = 1;
     assert_eq!(
         verify(&bad, &trust(&[1]), BOARD, 0, false),
-        Err(VerifyError::UnsupportedVersion(2))
+        Err(VerifyError::UnsupportedVersion(1)),
+        "a blob of the earlier payload schema is refused, not misread"
     );
     let mut bad = GOLDEN.to_vec();
     let last = bad.len() - 1;

@@ -220,7 +220,7 @@ fn missing_field_suggests_adding_it() {
 }
 
 #[test]
-fn second_rr_needs_its_wireguard_key_and_a_distinct_tunnel_address() {
+fn second_rr_needs_its_wireguard_key_address_and_a_distinct_tunnel_address() {
     let second = "\n[[sam.rr.other_rrs]]\nrouter_id = \"10.99.0.2\"\nendpoint = \"203.0.113.11\"\ntunnel_address = \"10.99.0.1\"\n";
     let text = edit(RR, "\n[transport]", &format!("{second}\n[transport]"));
     let errs = errors(&text);
@@ -228,12 +228,40 @@ fn second_rr_needs_its_wireguard_key_and_a_distinct_tunnel_address() {
         has(&errs, "sam.rr.other_rrs[0].wireguard_public_key"),
         "{errs:?}"
     );
+    assert!(
+        has(&errs, "sam.rr.other_rrs[0].wireguard_address"),
+        "{errs:?}"
+    );
     assert!(has(&errs, "sam.rr.other_rrs[0].tunnel_address"), "{errs:?}");
-    let fixed = text.replace(
+    let same_wg = text.replace(
         "tunnel_address = \"10.99.0.1\"\n\n[transport]",
-        "tunnel_address = \"10.99.0.2\"\nwireguard_public_key = \"cccq5o7xrQN4bo7TPf5nT2J9n340++2ubwmweElj5nA=\"\n\n[transport]",
+        "tunnel_address = \"10.99.0.2\"\nwireguard_public_key = \"cccq5o7xrQN4bo7TPf5nT2J9n340++2ubwmweElj5nA=\"\nwireguard_address = \"10.98.0.1\"\n\n[transport]",
+    );
+    assert!(
+        has(&errors(&same_wg), "sam.rr.other_rrs[0].wireguard_address"),
+        "the RR's own WireGuard address is taken"
+    );
+    let fixed = same_wg.replace(
+        "wireguard_address = \"10.98.0.1\"\n\n[transport]",
+        "wireguard_address = \"10.98.0.2\"\n\n[transport]",
     );
     load_toml(&fixed, "rr.toml").unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn wireguard_prefix_stays_apart_from_tunnel_and_client_prefixes() {
+    load_toml(RR, "rr.toml").unwrap_or_else(|e| panic!("{e}"));
+    for clash in ["10.20.0.0/24", "10.99.0.0/16"] {
+        let text = edit(
+            RR,
+            "wireguard_prefix = \"10.98.0.0/24\"",
+            &format!("wireguard_prefix = \"{clash}\""),
+        );
+        assert!(
+            has(&errors(&text), "sam.rr.policies[0].wireguard_prefix"),
+            "{clash}"
+        );
+    }
 }
 
 #[test]

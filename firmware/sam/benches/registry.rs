@@ -29,6 +29,7 @@ fn policy() -> Policy {
         client_pools: vec!["10.128.0.0/14".parse().unwrap()],
         endpoint_prefixes: vec![],
         require_wireguard: false,
+        wireguard_prefixes: vec![],
         rr_set: RrSet {
             asn: 65000,
             cluster_id: Ipv4Addr::new(10, 255, 255, 254),
@@ -37,6 +38,7 @@ fn policy() -> Policy {
                 underlay_endpoint: SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, 1), 51820),
                 tunnel_address: Ipv4Addr::new(10, 255, 255, 1),
                 wireguard_key: None,
+                wireguard_address: None,
             }],
         },
         max_leaves: 4096,
@@ -67,6 +69,7 @@ fn requests() -> Vec<EnrollRequest> {
                 asn: 65000,
                 router_id: session(i),
                 wireguard_key: Some(WireGuardKey(key)),
+                wireguard_address: Some(Ipv4Addr::from(0x0afe_0000 + i + 1)),
             };
             let mut nonce = [0u8; 16];
             nonce[..4].copy_from_slice(&i.to_be_bytes());

@@ -17,7 +17,7 @@ use crate::names::{LeafId, PolicyName};
 use crate::token::{JoinToken, Tag};
 
 /// Version of the answer encoding.
-pub const ANSWER_VERSION: u8 = 1;
+pub const ANSWER_VERSION: u8 = 2;
 /// The most route reflectors one RR set may list.
 pub const MAX_ROUTE_REFLECTORS: usize = 64;
 /// The largest reply body a leaf reads.
@@ -37,6 +37,10 @@ pub struct RrNode {
     pub tunnel_address: Ipv4Addr,
     /// The RR's WireGuard public key, when the transport uses WireGuard.
     pub wireguard_key: Option<WireGuardKey>,
+    /// The address of the RR's WireGuard interface (the outer IPIP destination), when
+    /// the transport uses WireGuard.
+    #[serde(default)]
+    pub wireguard_address: Option<Ipv4Addr>,
 }
 
 /// The route reflectors of a policy and the BGP parameters the leaf peers with.
@@ -83,6 +87,9 @@ pub enum AnswerShapeError {
     /// `expires_at` is not after `issued_at`.
     #[error("answer expires before it is issued")]
     Lifetime,
+    /// An RR has a WireGuard key without a WireGuard address, or the reverse.
+    #[error("route reflector {0} has half a WireGuard identity (key and address go together)")]
+    WireGuardHalf(Ipv4Addr),
 }
 
 impl Answer {
@@ -97,6 +104,12 @@ impl Answer {
         }
         if self.expires_at <= self.issued_at {
             return Err(AnswerShapeError::Lifetime);
+        }
+        if let Some(rr) = rrs
+            .iter()
+            .find(|rr| rr.wireguard_key.is_some() != rr.wireguard_address.is_some())
+        {
+            return Err(AnswerShapeError::WireGuardHalf(rr.router_id));
         }
         let count = |_| AnswerShapeError::RrCount(rrs.len());
         let mut w = Writer::new(ANSWER_MAGIC, ANSWER_VERSION);
@@ -113,12 +126,13 @@ impl Answer {
             w.ipv4(rr.router_id);
             w.socket(rr.underlay_endpoint);
             w.ipv4(rr.tunnel_address);
-            match &rr.wireguard_key {
-                Some(key) => {
+            match (&rr.wireguard_key, rr.wireguard_address) {
+                (Some(key), Some(address)) => {
                     w.u8(1);
                     w.raw(&key.0);
+                    w.ipv4(address);
                 }
-                None => w.u8(0),
+                _ => w.u8(0),
             }
         }
         Ok(w.finish())

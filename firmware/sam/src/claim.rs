@@ -21,7 +21,7 @@ use crate::names::{LeafId, PolicyName};
 use crate::token::{JoinToken, Tag};
 
 /// Version of the claim encoding (the JSON `version` field and the canonical version byte).
-pub const CLAIM_VERSION: u8 = 1;
+pub const CLAIM_VERSION: u8 = 2;
 /// The most routes one claim may own.
 pub const MAX_OWNED_ROUTES: usize = 1024;
 /// The largest enrollment request body the RR reads; the HTTP glue stops reading beyond it.
@@ -70,6 +70,11 @@ pub struct ClaimSubject {
     pub router_id: Ipv4Addr,
     /// The leaf's WireGuard public key, when the transport uses WireGuard.
     pub wireguard_key: Option<WireGuardKey>,
+    /// The address of the leaf's WireGuard interface, when the transport uses WireGuard:
+    /// IPIP runs between WireGuard addresses, so the RR routes this /32 into WireGuard
+    /// toward the leaf and allows only it from the leaf's key.
+    #[serde(default)]
+    pub wireguard_address: Option<Ipv4Addr>,
 }
 
 impl ClaimSubject {
@@ -109,6 +114,9 @@ pub enum ShapeError {
     /// A field is longer than its `u16` length prefix allows.
     #[error("a claim field is too long to encode")]
     TooLong,
+    /// A WireGuard key without a WireGuard address, or an address without a key.
+    #[error("a WireGuard key and a WireGuard address go together: set both or neither")]
+    WireGuardHalf,
 }
 
 impl Claim {
@@ -133,6 +141,9 @@ impl Claim {
         }
         if owned.windows(2).any(|pair| pair[0] >= pair[1]) {
             return Some(ShapeError::OwnedNotCanonical);
+        }
+        if self.subject.wireguard_key.is_some() != self.subject.wireguard_address.is_some() {
+            return Some(ShapeError::WireGuardHalf);
         }
         None
     }
@@ -162,12 +173,13 @@ impl Claim {
         }
         w.u32(s.asn);
         w.ipv4(s.router_id);
-        match &s.wireguard_key {
-            Some(key) => {
+        match (&s.wireguard_key, s.wireguard_address) {
+            (Some(key), Some(address)) => {
                 w.u8(1);
                 w.raw(&key.0);
+                w.ipv4(address);
             }
-            None => w.u8(0),
+            _ => w.u8(0),
         }
         w.raw(&self.nonce.0);
         w.u64(self.timestamp);

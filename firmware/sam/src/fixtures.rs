@@ -41,6 +41,7 @@ pub(crate) fn rr_set() -> RrSet {
                 underlay_endpoint: SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, n), 51820),
                 tunnel_address: Ipv4Addr::new(10, 255, 0, n),
                 wireguard_key: Some(WireGuardKey([0xa0 + n; 32])),
+                wireguard_address: Some(Ipv4Addr::new(10, 254, 0, n)),
             })
             .collect(),
     }
@@ -54,6 +55,7 @@ pub(crate) fn policy_named(name: &str) -> Policy {
         client_pools: vec![net("198.51.100.0/24")],
         endpoint_prefixes: vec![net("203.0.113.0/24")],
         require_wireguard: false,
+        wireguard_prefixes: vec![net("10.254.0.0/16")],
         rr_set: rr_set(),
         max_leaves: 3,
         claim_ttl_secs: TTL,
@@ -65,7 +67,7 @@ pub(crate) fn policy() -> Policy {
     policy_named("sites")
 }
 
-/// Leaf `n` (1..=200): tunnel 10.255.1.n, owns 198.51.100.n/32.
+/// Leaf `n` (1..=200): tunnel 10.255.1.n, WireGuard 10.254.1.n, owns 198.51.100.n/32.
 pub(crate) fn subject(n: u8) -> ClaimSubject {
     ClaimSubject {
         leaf_id: LeafId::new(&format!("leaf-{n}")).unwrap(),
@@ -79,6 +81,7 @@ pub(crate) fn subject(n: u8) -> ClaimSubject {
         asn: 65000,
         router_id: Ipv4Addr::new(10, 255, 1, n),
         wireguard_key: Some(WireGuardKey([n; 32])),
+        wireguard_address: Some(Ipv4Addr::new(10, 254, 1, n)),
     }
 }
 

@@ -33,8 +33,11 @@ pub struct Policy {
     pub client_pools: Vec<Ipv4Net>,
     /// Prefixes an announced underlay endpoint must lie in; empty allows any endpoint.
     pub endpoint_prefixes: Vec<Ipv4Net>,
-    /// Whether a claim must carry a WireGuard key.
+    /// Whether a claim must carry a WireGuard key (and with it a WireGuard address).
     pub require_wireguard: bool,
+    /// Prefixes a leaf's WireGuard address must lie in; empty allows any address outside
+    /// the tunnel prefixes and client pools.
+    pub wireguard_prefixes: Vec<Ipv4Net>,
     /// The RR set, ASN and cluster id handed to accepted leaves. Leaves must use this ASN.
     pub rr_set: RrSet,
     /// The most leaves the policy admits at once.
@@ -68,9 +71,14 @@ pub enum PolicyError {
     /// The RR set is empty or too large.
     #[error("policy {0}: the RR set needs 1 to {MAX_ROUTE_REFLECTORS} route reflectors")]
     RrSet(PolicyName),
-    /// WireGuard is required but an RR has no WireGuard key.
-    #[error("policy {0}: WireGuard is required, so every route reflector needs a WireGuard key")]
+    /// WireGuard is required but an RR has no WireGuard key or address.
+    #[error(
+        "policy {0}: WireGuard is required, so every route reflector needs a WireGuard key and address"
+    )]
     RrWithoutWireGuard(PolicyName),
+    /// A WireGuard prefix overlaps a tunnel prefix or a client pool.
+    #[error("policy {0}: WireGuard prefix {1} overlaps {2}; make them disjoint")]
+    WireGuardOverlaps(PolicyName, Ipv4Net, Ipv4Net),
     /// No room for any leaf.
     #[error("policy {0}: max_leaves must be at least 1")]
     NoCapacity(PolicyName),
@@ -104,8 +112,18 @@ impl Policy {
         if rrs.is_empty() || rrs.len() > MAX_ROUTE_REFLECTORS {
             return Err(PolicyError::RrSet(name()));
         }
-        if self.require_wireguard && rrs.iter().any(|rr| rr.wireguard_key.is_none()) {
+        if self.require_wireguard
+            && rrs
+                .iter()
+                .any(|rr| rr.wireguard_key.is_none() || rr.wireguard_address.is_none())
+        {
             return Err(PolicyError::RrWithoutWireGuard(name()));
+        }
+        for wg in &self.wireguard_prefixes {
+            let mut clash = self.tunnel_prefixes.iter().chain(&self.client_pools);
+            if let Some(other) = clash.find(|other| overlaps(wg, other)) {
+                return Err(PolicyError::WireGuardOverlaps(name(), *wg, *other));
+            }
         }
         if self.max_leaves == 0 {
             return Err(PolicyError::NoCapacity(name()));
@@ -149,6 +167,21 @@ impl Policy {
         if self.require_wireguard && subject.wireguard_key.is_none() {
             return Err(Refusal::WireGuardKeyMissing);
         }
+        if let Some(address) = subject.wireguard_address
+            && !self.wireguard_address_allowed(address)
+        {
+            return Err(Refusal::WireGuardAddressOutsidePrefix);
+        }
         Ok(())
+    }
+
+    /// Whether a leaf may use `address` as its WireGuard address: inside a WireGuard
+    /// prefix when the policy lists any, and never inside a tunnel prefix or client pool
+    /// (the outer IPIP destination must not route into a tunnel).
+    pub fn wireguard_address_allowed(&self, address: std::net::Ipv4Addr) -> bool {
+        let inside = |nets: &[Ipv4Net]| nets.iter().any(|n| n.contains(&address));
+        (self.wireguard_prefixes.is_empty() || inside(&self.wireguard_prefixes))
+            && !inside(&self.tunnel_prefixes)
+            && !inside(&self.client_pools)
     }
 }

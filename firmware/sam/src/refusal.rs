@@ -55,6 +55,12 @@ pub enum Refusal {
     /// The policy requires WireGuard and the claim has no WireGuard key.
     #[error("policy requires a WireGuard key")]
     WireGuardKeyMissing,
+    /// The WireGuard address is outside the policy's WireGuard prefix, or inside one of
+    /// its tunnel prefixes or client pools.
+    #[error(
+        "WireGuard address is outside the policy's WireGuard prefix or inside a tunnel prefix or client pool"
+    )]
+    WireGuardAddressOutsidePrefix,
     /// Another policy already holds this leaf id.
     #[error("leaf id is enrolled under another policy")]
     LeafIdInUse,
@@ -64,6 +70,9 @@ pub enum Refusal {
     /// Another leaf (or an RR) holds the WireGuard key.
     #[error("WireGuard key is held by another leaf")]
     WireGuardKeyInUse,
+    /// Another leaf (or an RR) holds the WireGuard address.
+    #[error("WireGuard address is held by another leaf")]
+    WireGuardAddressInUse,
     /// Another leaf owns one of the routes.
     #[error("an owned route is held by another leaf")]
     OwnedRouteInUse,
@@ -77,7 +86,7 @@ pub enum Refusal {
 
 impl Refusal {
     /// Every variant, in counter order.
-    pub const ALL: [Refusal; 21] = [
+    pub const ALL: [Refusal; 23] = [
         Refusal::RateLimited,
         Refusal::Malformed,
         Refusal::UnknownPolicy,
@@ -93,9 +102,11 @@ impl Refusal {
         Refusal::OwnedOutsidePool,
         Refusal::AsnMismatch,
         Refusal::WireGuardKeyMissing,
+        Refusal::WireGuardAddressOutsidePrefix,
         Refusal::LeafIdInUse,
         Refusal::TunnelAddressInUse,
         Refusal::WireGuardKeyInUse,
+        Refusal::WireGuardAddressInUse,
         Refusal::OwnedRouteInUse,
         Refusal::RouterIdInUse,
         Refusal::TooManyLeaves,
@@ -119,9 +130,11 @@ impl Refusal {
             Refusal::OwnedOutsidePool => "owned-outside-pool",
             Refusal::AsnMismatch => "asn-mismatch",
             Refusal::WireGuardKeyMissing => "wireguard-key-missing",
+            Refusal::WireGuardAddressOutsidePrefix => "wireguard-address-outside-prefix",
             Refusal::LeafIdInUse => "leaf-id-in-use",
             Refusal::TunnelAddressInUse => "tunnel-address-in-use",
             Refusal::WireGuardKeyInUse => "wireguard-key-in-use",
+            Refusal::WireGuardAddressInUse => "wireguard-address-in-use",
             Refusal::OwnedRouteInUse => "owned-route-in-use",
             Refusal::RouterIdInUse => "router-id-in-use",
             Refusal::TooManyLeaves => "too-many-leaves",
@@ -149,6 +162,7 @@ impl Refusal {
             | Refusal::LeafIdInUse
             | Refusal::TunnelAddressInUse
             | Refusal::WireGuardKeyInUse
+            | Refusal::WireGuardAddressInUse
             | Refusal::OwnedRouteInUse
             | Refusal::RouterIdInUse => 409,
             Refusal::ClockSkew
@@ -157,7 +171,8 @@ impl Refusal {
             | Refusal::OwnedNotHost32
             | Refusal::OwnedOutsidePool
             | Refusal::AsnMismatch
-            | Refusal::WireGuardKeyMissing => 422,
+            | Refusal::WireGuardKeyMissing
+            | Refusal::WireGuardAddressOutsidePrefix => 422,
             Refusal::TooManyLeaves => 503,
         }
     }

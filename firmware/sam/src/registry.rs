@@ -239,6 +239,11 @@ impl Registry {
                 if rr.wireguard_key.is_some() && rr.wireguard_key == subject.wireguard_key {
                     return Err(Refusal::WireGuardKeyInUse);
                 }
+                if rr.wireguard_address.is_some()
+                    && rr.wireguard_address == subject.wireguard_address
+                {
+                    return Err(Refusal::WireGuardAddressInUse);
+                }
             }
             for (leaf_id, other) in &state.claims {
                 if i == index && *leaf_id == subject.leaf_id {
@@ -253,6 +258,11 @@ impl Registry {
                 }
                 if subject.wireguard_key.is_some() && other.wireguard_key == subject.wireguard_key {
                     return Err(Refusal::WireGuardKeyInUse);
+                }
+                if subject.wireguard_address.is_some()
+                    && other.wireguard_address == subject.wireguard_address
+                {
+                    return Err(Refusal::WireGuardAddressInUse);
                 }
                 if subject
                     .owned

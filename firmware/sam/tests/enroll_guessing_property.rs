@@ -28,6 +28,7 @@ fn registry() -> Registry {
         underlay_endpoint: SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, 1), 51820),
         tunnel_address: Ipv4Addr::new(10, 255, 0, 1),
         wireguard_key: None,
+        wireguard_address: None,
     };
     let policy = Policy {
         name: PolicyName::new("sites").expect("valid name"),
@@ -36,6 +37,7 @@ fn registry() -> Registry {
         client_pools: vec!["198.51.100.0/24".parse().expect("prefix")],
         endpoint_prefixes: vec![],
         require_wireguard: false,
+        wireguard_prefixes: vec![],
         rr_set: RrSet {
             asn: 65000,
             cluster_id: Ipv4Addr::new(10, 255, 0, 254),
@@ -64,6 +66,7 @@ fn guess_request(guess: &[u8], nonce: [u8; 16]) -> Vec<u8> {
         asn: 65000,
         router_id: Ipv4Addr::new(10, 255, 1, 10),
         wireguard_key: None,
+        wireguard_address: None,
     };
     let rr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 1)), 4179);
     let token = JoinToken::new(guess).expect("guess is long enough");

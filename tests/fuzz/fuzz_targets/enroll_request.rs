@@ -24,6 +24,7 @@ fn policies() -> Vec<Policy> {
         underlay_endpoint: SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, n), 51820),
         tunnel_address: Ipv4Addr::new(10, 255, 0, n),
         wireguard_key: Some(WireGuardKey([0xa0 + n; 32])),
+        wireguard_address: Some(Ipv4Addr::new(10, 254, 0, n)),
     };
     vec![Policy {
         name: PolicyName::new("sites").expect("valid name"),
@@ -32,6 +33,7 @@ fn policies() -> Vec<Policy> {
         client_pools: vec!["198.51.100.0/24".parse().expect("prefix")],
         endpoint_prefixes: vec![],
         require_wireguard: true,
+        wireguard_prefixes: vec!["10.254.0.0/16".parse().expect("prefix")],
         rr_set: RrSet {
             asn: 65000,
             cluster_id: Ipv4Addr::new(10, 255, 0, 254),
@@ -53,6 +55,7 @@ fn leaf_config() -> LeafConfig {
         asn: 65000,
         router_id: Ipv4Addr::new(10, 255, 1, 10),
         wireguard_key: Some(WireGuardKey([0x11; 32])),
+        wireguard_address: Some(Ipv4Addr::new(10, 254, 1, 10)),
     };
     let rr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 1)), 4179);
     LeafConfig::new(subject, token(), vec![rr])

@@ -32,13 +32,14 @@ pub(crate) fn render_table(list: &TunnelList) -> String {
         "DEVICE",
         "PEER",
         "TUNNEL",
+        "WIREGUARD",
         "ENDPOINT",
         "HANDSHAKE",
         "RX",
         "TX",
         "ERROR",
     ];
-    let rows: Vec<[String; 8]> = list
+    let rows: Vec<[String; 9]> = list
         .tunnels
         .iter()
         .map(|t| {
@@ -46,6 +47,9 @@ pub(crate) fn render_table(list: &TunnelList) -> String {
                 t.device.clone(),
                 t.peer.clone(),
                 t.peer_tunnel_address.clone(),
+                t.peer_wireguard_address
+                    .clone()
+                    .unwrap_or_else(|| "-".into()),
                 t.endpoint.clone().unwrap_or_else(|| "-".into()),
                 t.handshake_age_secs
                     .map(|s| format!("{s}s ago"))
@@ -63,11 +67,11 @@ pub(crate) fn render_table(list: &TunnelList) -> String {
         }
     }
     let mut out = format!("datapath {}\n", list.datapath);
-    let mut line = |cells: [&str; 8]| {
+    let mut line = |cells: [&str; 9]| {
         let mut text = String::new();
         for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
             // Byte counters right-aligned, the rest left-aligned.
-            if i == 5 || i == 6 {
+            if i == 6 || i == 7 {
                 let _ = write!(text, "{cell:>w$}  ");
             } else {
                 let _ = write!(text, "{cell:<w$}  ");
@@ -99,6 +103,7 @@ mod tests {
                 device: "sam0".into(),
                 peer: "site-a".into(),
                 peer_tunnel_address: "203.0.113.11".into(),
+                peer_wireguard_address: Some("10.98.0.11".into()),
                 datapath: "userspace".into(),
                 endpoint: Some("192.0.2.11:51820".into()),
                 handshake_age_secs: Some(7),
@@ -118,6 +123,7 @@ mod tests {
                 "sam0",
                 "site-a",
                 "203.0.113.11",
+                "10.98.0.11",
                 "192.0.2.11:51820",
                 "7s",
                 "ago",

@@ -108,6 +108,10 @@ pub struct OtherRr {
     /// Its WireGuard public key (base64); required with `ipip+wireguard`.
     #[serde(default)]
     pub wireguard_public_key: Option<WgKey>,
+    /// The address of its WireGuard interface (the outer IPIP destination); required
+    /// with `ipip+wireguard`.
+    #[serde(default)]
+    pub wireguard_address: Option<Ipv4Addr>,
 }
 
 impl SamRr {
@@ -139,4 +143,8 @@ pub struct SamPolicy {
     /// Tolerated distance between a claim's timestamp and the RR clock (default 300 s).
     #[serde(default = "max_clock_skew_secs")]
     pub max_clock_skew_secs: u32,
+    /// The prefix every claimed WireGuard address must be inside; absent allows any
+    /// address outside the tunnel prefix and the client prefixes.
+    #[serde(default)]
+    pub wireguard_prefix: Option<Ipv4Net>,
 }

@@ -245,6 +245,18 @@ fn check_rr(config: &Config, rr: &SamRr, checks: &mut Checks) {
                 "use 60..=2592000 seconds (e.g. 86400 for a day)",
             );
         }
+        if let Some(wg) = policy.wireguard_prefix {
+            let wg_path = format!("{path}.wireguard_prefix");
+            checks.canonical_prefix(&wg_path, &ipnet::IpNet::V4(wg));
+            let overlaps = |p: &ipnet::Ipv4Net| p.contains(&wg) || wg.contains(p);
+            if overlaps(&policy.tunnel_prefix) || policy.client_prefixes.iter().any(overlaps) {
+                checks.fail(
+                    &wg_path,
+                    "overlaps the tunnel prefix or a client prefix",
+                    "keep WireGuard addresses apart from tunnel and client addresses",
+                );
+            }
+        }
         for (j, prefix) in policy.endpoint_prefixes.iter().enumerate() {
             checks.canonical_prefix(
                 &format!("{path}.endpoint_prefixes[{j}]"),
@@ -273,6 +285,12 @@ fn other_rrs(config: &Config, rr: &SamRr, checks: &mut Checks) {
     let wireguard = config.transport.mode == crate::schema::TransportMode::IpipWireguard;
     let mut ids = HashSet::from([config.node.router_id]);
     let mut tunnels = HashSet::from([rr.tunnel_address]);
+    let mut wg_addresses: HashSet<_> = config
+        .transport
+        .wireguard
+        .iter()
+        .map(|w| w.address)
+        .collect();
     for (i, other) in rr.other_rrs.iter().enumerate() {
         let path = format!("sam.rr.other_rrs[{i}]");
         if !ids.insert(other.router_id) {
@@ -301,6 +319,22 @@ fn other_rrs(config: &Config, rr: &SamRr, checks: &mut Checks) {
                 format!("{path}.wireguard_public_key"),
                 "WireGuard transport needs every RR's public key",
                 "add `wireguard_public_key` (base64, `wg pubkey`)",
+            );
+        }
+        if wireguard && other.wireguard_address.is_none() {
+            checks.fail(
+                format!("{path}.wireguard_address"),
+                "WireGuard transport needs every RR's WireGuard address (IPIP runs between them)",
+                "add `wireguard_address`, the address of that RR's `transport.wireguard.address`",
+            );
+        }
+        if let Some(address) = other.wireguard_address
+            && !wg_addresses.insert(address)
+        {
+            checks.fail(
+                format!("{path}.wireguard_address"),
+                format!("WireGuard address {address} is used twice"),
+                "give every RR its own WireGuard address",
             );
         }
     }

@@ -234,6 +234,7 @@ impl LeafRuntime {
                 label: rr.router_id.to_string(),
                 peer_tunnel: rr.tunnel_address,
                 public_key: rr.wireguard_key.map(|k| k.0),
+                peer_wireguard: rr.wireguard_address,
                 endpoint: wireguard.map(|_| SocketAddr::V4(rr.underlay_endpoint)),
                 keepalive: wireguard.and_then(|w| w.keepalive),
                 underlay: Some(*rr.underlay_endpoint.ip()),
@@ -290,6 +291,7 @@ impl LeafRuntime {
     fn protected(&self, prefix: &IpNet) -> bool {
         let IpNet::V4(v4) = prefix else { return true };
         let mut addresses: Vec<Ipv4Addr> = self.rrs.keys().copied().collect();
+        addresses.extend(self.rrs.values().filter_map(|rr| rr.wireguard_address));
         addresses.push(self.settings.transport.tunnel_address);
         if let Some(w) = &self.settings.transport.wireguard {
             addresses.push(w.address);

@@ -24,6 +24,7 @@ fn rr(n: u8) -> sam::RrNode {
         underlay_endpoint: format!("203.0.113.{n}:51820").parse().unwrap(),
         tunnel_address: Ipv4Addr::new(10, 99, 0, n),
         wireguard_key: Some(sam::WireGuardKey([n; 32])),
+        wireguard_address: Some(Ipv4Addr::new(10, 98, 0, n)),
     }
 }
 

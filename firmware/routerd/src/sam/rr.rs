@@ -280,6 +280,7 @@ impl RrRuntime {
                 label: subject.leaf_id.to_string(),
                 peer_tunnel: subject.tunnel_address,
                 public_key: subject.wireguard_key.map(|k| k.0),
+                peer_wireguard: subject.wireguard_address,
                 endpoint: if self.wireguard {
                     subject.underlay_endpoint.map(SocketAddr::V4)
                 } else {

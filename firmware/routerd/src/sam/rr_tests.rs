@@ -26,6 +26,7 @@ fn policy() -> sam::Policy {
         client_pools: vec![net("198.51.100.0/24")],
         endpoint_prefixes: Vec::new(),
         require_wireguard: false,
+        wireguard_prefixes: Vec::new(),
         rr_set: RrSet {
             asn: 65000,
             cluster_id: Ipv4Addr::new(10, 99, 0, 1),
@@ -34,6 +35,7 @@ fn policy() -> sam::Policy {
                 underlay_endpoint: SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, 10), 51820),
                 tunnel_address: Ipv4Addr::new(10, 99, 0, 1),
                 wireguard_key: None,
+                wireguard_address: None,
             }],
         },
         max_leaves: 8,
@@ -53,6 +55,7 @@ fn request_body(n: u8, seed: u8) -> Vec<u8> {
         asn: 65000,
         router_id: Ipv4Addr::new(10, 99, 0, n),
         wireguard_key: None,
+        wireguard_address: None,
     };
     let request = Claim::new(subject, Nonce([seed; 16]), store::unix_now())
         .sign(&token())

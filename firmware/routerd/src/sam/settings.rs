@@ -142,6 +142,7 @@ pub(crate) fn from_config(config: &Config) -> Result<Option<SamSettings>, Settin
         };
     let wg_port = wireguard.as_ref().map(|w| w.listen_port).unwrap_or(0);
     let wg_key = wireguard.as_ref().map(|w| sam::WireGuardKey(w.public_key));
+    let wg_address = wireguard.as_ref().map(|w| w.address);
     let (role, tunnel_address, underlay_address) = match (&config.sam.leaf, &config.sam.rr) {
         (Some(leaf), _) => {
             let subject = sam::ClaimSubject {
@@ -156,6 +157,7 @@ pub(crate) fn from_config(config: &Config) -> Result<Option<SamSettings>, Settin
                 asn: config.node.asn,
                 router_id: config.node.router_id,
                 wireguard_key: wg_key,
+                wireguard_address: wg_address,
             };
             let token =
                 sam::JoinToken::new(leaf.join_token.expose().as_bytes()).map_err(invalid)?;
@@ -174,6 +176,7 @@ pub(crate) fn from_config(config: &Config) -> Result<Option<SamSettings>, Settin
                 underlay_endpoint: SocketAddrV4::new(rr.endpoint(), wg_port),
                 tunnel_address: rr.tunnel_address,
                 wireguard_key: wg_key,
+                wireguard_address: wg_address,
             }];
             for other in &rr.other_rrs {
                 route_reflectors.push(sam::RrNode {
@@ -181,6 +184,7 @@ pub(crate) fn from_config(config: &Config) -> Result<Option<SamSettings>, Settin
                     underlay_endpoint: SocketAddrV4::new(other.endpoint, wg_port),
                     tunnel_address: other.tunnel_address,
                     wireguard_key: other.wireguard_public_key.map(|k| sam::WireGuardKey(k.0)),
+                    wireguard_address: other.wireguard_address,
                 });
             }
             route_reflectors.sort_by_key(|r| r.router_id);
@@ -202,6 +206,7 @@ pub(crate) fn from_config(config: &Config) -> Result<Option<SamSettings>, Settin
                     client_pools: p.client_prefixes.clone(),
                     endpoint_prefixes: p.endpoint_prefixes.clone(),
                     require_wireguard: wireguard.is_some(),
+                    wireguard_prefixes: p.wireguard_prefix.into_iter().collect(),
                     rr_set: rr_set.clone(),
                     max_leaves: usize::from(p.max_leaves),
                     claim_ttl_secs: u64::from(p.claim_ttl_secs),
@@ -268,6 +273,10 @@ mod tests {
             s.transport.wireguard.as_ref().map(|w| w.public_key)
         );
         assert_eq!(subject.tunnel_address, s.transport.tunnel_address);
+        assert_eq!(
+            subject.wireguard_address,
+            s.transport.wireguard.as_ref().map(|w| w.address)
+        );
         assert_eq!(s.transport.mtu, 1500 - 100);
         assert_eq!(s.transport.wireguard.as_ref().unwrap().keepalive, Some(25));
     }
@@ -284,6 +293,11 @@ mod tests {
         let me = &policy.rr_set.route_reflectors[0];
         assert_eq!(me.underlay_endpoint, "203.0.113.10:51820".parse().unwrap());
         assert_eq!(me.tunnel_address, s.transport.tunnel_address);
+        assert_eq!(me.wireguard_address, Some("10.98.0.1".parse().unwrap()));
+        assert_eq!(
+            policy.wireguard_prefixes,
+            vec!["10.98.0.0/24".parse().unwrap()]
+        );
         sam::Registry::new(rr.policies.clone()).expect("valid policies");
     }
 

@@ -59,6 +59,7 @@ fn tunnel_view(t: TunnelStatus) -> TunnelView {
         device: t.device,
         peer: t.label,
         peer_tunnel_address: t.peer_tunnel.to_string(),
+        peer_wireguard_address: t.peer_wireguard.map(|a| a.to_string()),
         datapath: t.datapath.to_string(),
         endpoint: t.endpoint.map(|e| e.to_string()),
         handshake_age_secs: t.handshake_age_secs,

@@ -9,7 +9,7 @@ use config::Datapath;
 use dataplane::{Dataplane, PeerSpec};
 use kernel::{KernelError, Links, TunnelSpec};
 
-use super::kernel_wireguard::{KernelWireGuard, WG_DEVICE};
+use super::kernel_wireguard::{self, KernelWireGuard, WG_DEVICE};
 use super::{TransportError, TunnelPeer, TunnelStatus};
 use crate::sam::settings::TransportSettings;
 
@@ -98,7 +98,10 @@ impl Backend {
                     .await?;
                 links.link_up(&peer.device).await?;
             }
-            Backend::KernelWireGuard(wg) => wg.add_tunnel(settings, peer, IPIP_TTL).await?,
+            Backend::KernelWireGuard(wg) => {
+                wg.add_tunnel(settings, peer, (outer_local, outer_remote), IPIP_TTL)
+                    .await?
+            }
             Backend::Userspace(plane) => {
                 plane
                     .add_peer(PeerSpec {
@@ -136,6 +139,15 @@ impl Backend {
         }
     }
 
+    /// The route that carries a peer's outer packets, when the backend needs one: with
+    /// kernel WireGuard, the peer's WireGuard address /32 on the WireGuard device.
+    pub(super) fn outer_route(&self, peer: &TunnelPeer) -> Option<kernel::RouteChange> {
+        match self {
+            Backend::KernelWireGuard(_) => peer.peer_wireguard.map(kernel_wireguard::outer_route),
+            Backend::Kernel(_) | Backend::Userspace(_) => None,
+        }
+    }
+
     /// Removes what only the backend itself owns (the kernel WireGuard device); the
     /// caller removes the peers first.
     pub(super) async fn stop(&self) {
@@ -151,6 +163,7 @@ impl Backend {
             device: peer.device.clone(),
             label: peer.label.clone(),
             peer_tunnel: peer.peer_tunnel,
+            peer_wireguard: peer.peer_wireguard,
             datapath: self.name(),
             endpoint: peer
                 .endpoint
@@ -230,13 +243,17 @@ async fn start_kernel(
     }
 }
 
-/// Outer IPIP addresses: tunnel addresses inside WireGuard, underlay addresses without.
+/// Outer IPIP addresses: WireGuard addresses inside WireGuard, underlay addresses
+/// without.
 fn outer_addresses(
     settings: &TransportSettings,
     peer: &TunnelPeer,
 ) -> Result<(Ipv4Addr, Ipv4Addr), TransportError> {
-    if settings.wireguard.is_some() {
-        return Ok((settings.tunnel_address, peer.peer_tunnel));
+    if let Some(wireguard) = &settings.wireguard {
+        let remote = peer.peer_wireguard.ok_or(TransportError::Unsupported(
+            "a WireGuard tunnel needs the peer's WireGuard address (its claim or RR set has none)",
+        ))?;
+        return Ok((wireguard.address, remote));
     }
     match (settings.underlay_address, peer.underlay) {
         (Some(local), Some(remote)) => Ok((local, remote)),

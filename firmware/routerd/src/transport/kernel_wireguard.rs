@@ -1,20 +1,18 @@
 //! The kernel datapath with WireGuard: one kernel WireGuard device ([`WG_DEVICE`]) for
 //! all peers, and per peer an IPIP link bound to it.
 //!
-//! Addresses and routing: the IPIP link of a peer runs between the two tunnel addresses
-//! (`local` = this node's, `remote` = the peer's) and is created with `IFLA_IPTUN_LINK` =
-//! the WireGuard device. The kernel then looks up the outer destination (the peer's
-//! tunnel address) with the WireGuard device as the required output interface: the
-//! route `peer/32 dev <ipip device>` that carries the inner traffic (BGP) does not match
-//! that lookup, no route through the WireGuard device exists, and the kernel sends the
-//! outer packet on-link into the WireGuard device. WireGuard picks the peer by its
-//! allowed IPs (the peer's tunnel address /32 only), encrypts and sends to the endpoint.
-//! Inbound, WireGuard accepts the outer packet because its source is that allowed IP and
-//! hands it to the IPIP receive path, which finds the link by (remote, local). Reverse
-//! path filtering is off on the WireGuard device: the route back to the outer source
-//! points at the IPIP device, and the device has no address, for which the kernel's
-//! loose check drops everything too. WireGuard's own check (the source must be the
-//! sending peer's allowed IP) is the stricter one.
+//! Addresses and routing: the WireGuard device holds this node's WireGuard address /32.
+//! The IPIP link of a peer runs between the two WireGuard addresses (`local` = this
+//! node's, `remote` = the peer's) and is created with `IFLA_IPTUN_LINK` = the WireGuard
+//! device, so its outer packets can only leave through WireGuard. Per peer, the route
+//! `peer WireGuard address/32 dev` [`WG_DEVICE`] ([`outer_route`]) carries the outer
+//! packets; the route `peer tunnel address/32 dev <ipip device>` carries the inner
+//! traffic (BGP, and client routes via the peer's tunnel address). WireGuard picks the
+//! peer by its allowed IPs (the peer's WireGuard address /32 only), encrypts and sends
+//! to the endpoint. Inbound, WireGuard accepts the outer packet because its source is
+//! that allowed IP and hands it to the IPIP receive path, which finds the link by
+//! (remote, local). Reverse path filtering is off on the WireGuard device; WireGuard's
+//! own check (the source must be the sending peer's allowed IP) is the stricter one.
 //!
 //! Peers: [`KernelWireGuard::add_peers`] configures a whole batch in one
 //! `WG_CMD_SET_DEVICE` exchange (split across messages by the `kernel` crate) that names
@@ -108,6 +106,11 @@ impl KernelWireGuard {
         self.links
             .set_mtu(WG_DEVICE, settings.mtu + IPIP_HEADER)
             .await?;
+        if let Some(wireguard) = &settings.wireguard {
+            self.links
+                .address_add(WG_DEVICE, host_route(wireguard.address))
+                .await?;
+        }
         self.links.link_up(WG_DEVICE).await?;
         kernel::sysctl::set_rp_filter(WG_DEVICE, kernel::sysctl::RpFilter::Off)?;
         Ok(())
@@ -134,17 +137,19 @@ impl KernelWireGuard {
         Ok(())
     }
 
-    /// Creates the peer's IPIP link inside the WireGuard device and brings it up.
+    /// Creates the peer's IPIP link between the `(local, remote)` WireGuard addresses
+    /// inside the WireGuard device and brings it up.
     pub(super) async fn add_tunnel(
         &self,
         settings: &TransportSettings,
         peer: &TunnelPeer,
+        (local, remote): (Ipv4Addr, Ipv4Addr),
         ttl: u8,
     ) -> Result<(), TransportError> {
         let spec = TunnelSpec {
             name: peer.device.clone(),
-            local: settings.tunnel_address,
-            remote: peer.peer_tunnel,
+            local,
+            remote,
             ttl,
             mtu: settings.mtu,
         };
@@ -197,17 +202,32 @@ impl KernelWireGuard {
 }
 
 /// The WireGuard side of a tunnel: the peer's key, endpoint and keepalive, and its
-/// tunnel address as the only allowed IP.
+/// WireGuard address as the only allowed IP.
 fn wireguard_peer(peer: &TunnelPeer) -> Result<WireGuardPeer, TransportError> {
     let public_key = peer.public_key.ok_or(TransportError::Unsupported(
         "a WireGuard tunnel needs the peer's public key (its claim or RR set has none)",
+    ))?;
+    let address = peer.peer_wireguard.ok_or(TransportError::Unsupported(
+        "a WireGuard tunnel needs the peer's WireGuard address (its claim or RR set has none)",
     ))?;
     Ok(WireGuardPeer {
         public_key,
         endpoint: peer.endpoint,
         keepalive: peer.keepalive,
-        allowed_ips: vec![host_route(peer.peer_tunnel)],
+        allowed_ips: vec![host_route(address)],
     })
+}
+
+/// The route of a peer's outer packets: its WireGuard address /32 on [`WG_DEVICE`].
+pub(super) fn outer_route(peer_wireguard: Ipv4Addr) -> kernel::RouteChange {
+    kernel::RouteChange::Replace {
+        prefix: host_route(peer_wireguard),
+        next_hops: vec![kernel::NextHop {
+            via: None,
+            dev: Some(kernel::Device::Name(WG_DEVICE.to_string())),
+            onlink: false,
+        }],
+    }
 }
 
 fn host_route(address: Ipv4Addr) -> IpNet {
@@ -224,6 +244,7 @@ mod tests {
             label: "leaf-a".into(),
             peer_tunnel: Ipv4Addr::new(10, 99, 0, 11),
             public_key: key,
+            peer_wireguard: Some(Ipv4Addr::new(10, 98, 0, 11)),
             endpoint: None,
             keepalive: Some(25),
             underlay: None,
@@ -231,11 +252,11 @@ mod tests {
     }
 
     #[test]
-    fn the_only_allowed_ip_is_the_peer_tunnel_address() {
+    fn the_only_allowed_ip_is_the_peer_wireguard_address() {
         let wg = wireguard_peer(&peer(Some([3; 32]))).unwrap();
         assert_eq!(
             wg.allowed_ips,
-            vec!["10.99.0.11/32".parse::<IpNet>().unwrap()]
+            vec!["10.98.0.11/32".parse::<IpNet>().unwrap()]
         );
         assert_eq!(wg.public_key, [3; 32]);
         assert_eq!(wg.endpoint, None, "learned from the handshake");
@@ -243,10 +264,29 @@ mod tests {
     }
 
     #[test]
-    fn a_peer_without_a_key_is_refused() {
+    fn a_peer_without_a_key_or_address_is_refused() {
         assert!(matches!(
             wireguard_peer(&peer(None)),
             Err(TransportError::Unsupported(_))
         ));
+        let mut no_address = peer(Some([3; 32]));
+        no_address.peer_wireguard = None;
+        assert!(matches!(
+            wireguard_peer(&no_address),
+            Err(TransportError::Unsupported(_))
+        ));
+    }
+
+    #[test]
+    fn the_outer_route_points_into_the_wireguard_device() {
+        let route = outer_route(Ipv4Addr::new(10, 98, 0, 11));
+        assert_eq!(route.prefix(), "10.98.0.11/32".parse::<IpNet>().unwrap());
+        let kernel::RouteChange::Replace { next_hops, .. } = route else {
+            panic!("a replace")
+        };
+        assert_eq!(
+            next_hops[0].dev,
+            Some(kernel::Device::Name(WG_DEVICE.into()))
+        );
     }
 }

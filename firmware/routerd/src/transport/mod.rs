@@ -19,11 +19,12 @@
 //! userspace exactly on `KernelError::is_unsupported()`.
 //!
 //! Addresses: with WireGuard, the IPIP packets inside WireGuard run between the two
-//! tunnel addresses (the only addresses both ends know from the enrollment exchange),
-//! and WireGuard accepts only the peer's tunnel address; without WireGuard, IPIP runs
-//! between the underlay addresses. How the kernel keeps the outer packet (into
-//! WireGuard) apart from the inner one (into the IPIP device) although both go to the
-//! peer's tunnel address: see [`kernel_wireguard`].
+//! WireGuard addresses (`transport.wireguard.address` here; the peer's from its claim or
+//! the RR set), and WireGuard accepts only the peer's WireGuard address; the tunnel
+//! addresses are the inner addresses (BGP, and the next hop of client routes). Without
+//! WireGuard, IPIP runs between the underlay addresses. A WireGuard tunnel to a peer
+//! without a WireGuard address is refused with an error in its status. The kernel
+//! layout is in [`kernel_wireguard`].
 
 mod backend;
 mod kernel_wireguard;
@@ -59,6 +60,8 @@ pub(crate) struct TunnelPeer {
     pub(crate) peer_tunnel: Ipv4Addr,
     /// The peer's WireGuard public key (WireGuard only).
     pub(crate) public_key: Option<[u8; 32]>,
+    /// The peer's WireGuard address, the outer IPIP destination (WireGuard only).
+    pub(crate) peer_wireguard: Option<Ipv4Addr>,
     /// Where to send WireGuard datagrams; `None` waits for the peer's handshake.
     pub(crate) endpoint: Option<SocketAddr>,
     /// Persistent keepalive toward the peer.
@@ -76,6 +79,8 @@ pub(crate) struct TunnelStatus {
     pub(crate) label: String,
     /// The peer's tunnel address.
     pub(crate) peer_tunnel: Ipv4Addr,
+    /// The peer's WireGuard address (outer IPIP destination), with WireGuard.
+    pub(crate) peer_wireguard: Option<Ipv4Addr>,
     /// `kernel` or `userspace`.
     pub(crate) datapath: &'static str,
     /// Current WireGuard endpoint (configured or learned), or the underlay peer.
@@ -237,8 +242,9 @@ impl Task {
         for device in stale {
             if let Some(peer) = self.built.remove(&device) {
                 self.backend.remove(&peer).await;
+                self.remove_outer_route(&peer).await;
+                tracing::info!(%device, peer = %peer.label, reason = change_reason(&peer, keep.get(device.as_str()).copied()), "tunnel removed");
             }
-            tracing::info!(%device, "tunnel removed");
         }
         self.failed.clear();
         let new: Vec<&TunnelPeer> = wanted
@@ -276,22 +282,38 @@ impl Task {
         self.backend.add(&self.settings, peer).await?;
         let own = IpNet::V4(Ipv4Net::from(self.settings.tunnel_address));
         self.links.address_add(&peer.device, own).await?;
-        let report = self
-            .fib
-            .apply(vec![RouteChange::Replace {
-                prefix: IpNet::V4(Ipv4Net::from(peer.peer_tunnel)),
-                next_hops: vec![NextHop {
-                    via: None,
-                    dev: Some(Device::Name(peer.device.clone())),
-                    onlink: false,
-                }],
-            }])
-            .await;
+        let mut routes = vec![RouteChange::Replace {
+            prefix: IpNet::V4(Ipv4Net::from(peer.peer_tunnel)),
+            next_hops: vec![NextHop {
+                via: None,
+                dev: Some(Device::Name(peer.device.clone())),
+                onlink: false,
+            }],
+        }];
+        if let Some(route) = self.backend.outer_route(peer) {
+            routes.push(route);
+        }
+        let report = self.fib.apply(routes).await;
         if let Some((_, error)) = report.failed.into_iter().next() {
             return Err(error.into());
         }
         kernel::sysctl::set_rp_filter(&peer.device, kernel::sysctl::RpFilter::Loose)?;
         Ok(())
+    }
+
+    /// Deletes the peer's outer route (kernel WireGuard): the device it points at stays.
+    async fn remove_outer_route(&self, peer: &TunnelPeer) {
+        if let Some(route) = self.backend.outer_route(peer) {
+            let report = self
+                .fib
+                .apply(vec![RouteChange::Delete {
+                    prefix: route.prefix(),
+                }])
+                .await;
+            if let Some((prefix, error)) = report.failed.into_iter().next() {
+                tracing::warn!(%prefix, %error, "cannot remove the WireGuard route of a tunnel");
+            }
+        }
     }
 
     async fn publish(&self) {
@@ -301,6 +323,7 @@ impl Task {
                 device: peer.device.clone(),
                 label: peer.label.clone(),
                 peer_tunnel: peer.peer_tunnel,
+                peer_wireguard: peer.peer_wireguard,
                 datapath: self.backend.name(),
                 endpoint: peer.endpoint,
                 handshake_age_secs: None,
@@ -313,6 +336,27 @@ impl Task {
         if let Ok(mut status) = self.status.lock() {
             *status = all;
         }
+    }
+}
+
+/// Why a built tunnel is taken down, for the log: gone from the desired set, or which
+/// of its fields changed (a changed tunnel is removed and built again).
+fn change_reason(built: &TunnelPeer, wanted: Option<&TunnelPeer>) -> &'static str {
+    let Some(wanted) = wanted else {
+        return "no longer wanted";
+    };
+    if built.public_key != wanted.public_key {
+        "WireGuard key changed"
+    } else if built.endpoint != wanted.endpoint {
+        "endpoint changed"
+    } else if built.peer_tunnel != wanted.peer_tunnel
+        || built.peer_wireguard != wanted.peer_wireguard
+    {
+        "address changed"
+    } else if built.underlay != wanted.underlay {
+        "underlay address changed"
+    } else {
+        "settings changed"
     }
 }
 

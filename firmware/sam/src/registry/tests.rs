@@ -318,10 +318,22 @@ fn refused_fields_outside_the_policy() {
         require_wireguard: true,
         ..policy()
     }]);
-    let cases: [Case; 6] = [
+    let cases: [Case; 9] = [
         (
             |s| s.tunnel_address = Ipv4Addr::new(10, 254, 0, 1),
             Refusal::TunnelOutsidePrefix,
+        ),
+        (
+            |s| s.wireguard_address = Some(Ipv4Addr::new(192, 0, 2, 7)),
+            Refusal::WireGuardAddressOutsidePrefix,
+        ),
+        (
+            |s| s.wireguard_address = Some(Ipv4Addr::new(198, 51, 100, 200)),
+            Refusal::WireGuardAddressOutsidePrefix,
+        ),
+        (
+            |s| s.wireguard_address = Some(Ipv4Addr::new(10, 255, 9, 9)),
+            Refusal::WireGuardAddressOutsidePrefix,
         ),
         (
             |s| s.underlay_endpoint = Some(SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 51820)),
@@ -336,7 +348,13 @@ fn refused_fields_outside_the_policy() {
             Refusal::OwnedOutsidePool,
         ),
         (|s| s.asn = 65001, Refusal::AsnMismatch),
-        (|s| s.wireguard_key = None, Refusal::WireGuardKeyMissing),
+        (
+            |s| {
+                s.wireguard_key = None;
+                s.wireguard_address = None;
+            },
+            Refusal::WireGuardKeyMissing,
+        ),
     ];
     for (seed, (mutate, reason)) in (1..).zip(cases) {
         let mut s = subject(1);
@@ -366,10 +384,18 @@ fn refused_leaf_id_held_under_another_policy() {
 fn refused_collisions_with_other_leaves_and_rrs() {
     let mut registry = registry();
     accept(&mut registry, &request(subject(1), 1, NOW));
-    let cases: [Case; 7] = [
+    let cases: [Case; 9] = [
         (
             |s| s.tunnel_address = Ipv4Addr::new(10, 255, 1, 1),
             Refusal::TunnelAddressInUse,
+        ),
+        (
+            |s| s.wireguard_address = Some(Ipv4Addr::new(10, 254, 1, 1)),
+            Refusal::WireGuardAddressInUse,
+        ),
+        (
+            |s| s.wireguard_address = Some(Ipv4Addr::new(10, 254, 0, 2)),
+            Refusal::WireGuardAddressInUse,
         ),
         (
             |s| s.tunnel_address = Ipv4Addr::new(10, 255, 0, 1),
@@ -461,6 +487,21 @@ fn invalid_policies_are_refused() {
         Registry::new(vec![no_wg]),
         Err(PolicyError::RrWithoutWireGuard(_))
     ));
+    let mut no_wg_address = policy();
+    no_wg_address.require_wireguard = true;
+    no_wg_address.rr_set.route_reflectors[0].wireguard_address = None;
+    assert!(matches!(
+        Registry::new(vec![no_wg_address]),
+        Err(PolicyError::RrWithoutWireGuard(_))
+    ));
+    let wg_in_pool = Policy {
+        wireguard_prefixes: vec![net("198.51.100.128/25")],
+        ..policy()
+    };
+    assert!(matches!(
+        Registry::new(vec![wg_in_pool]),
+        Err(PolicyError::WireGuardOverlaps(..))
+    ));
 }
 
 #[test]
@@ -482,9 +523,11 @@ fn every_refusal_reason_is_covered_by_a_test_above() {
         Refusal::OwnedOutsidePool,
         Refusal::AsnMismatch,
         Refusal::WireGuardKeyMissing,
+        Refusal::WireGuardAddressOutsidePrefix,
         Refusal::LeafIdInUse,
         Refusal::TunnelAddressInUse,
         Refusal::WireGuardKeyInUse,
+        Refusal::WireGuardAddressInUse,
         Refusal::OwnedRouteInUse,
         Refusal::RouterIdInUse,
         Refusal::TooManyLeaves,

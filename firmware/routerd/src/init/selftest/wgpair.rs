@@ -5,7 +5,8 @@
 //! checks that the IPIP link and the WireGuard peer are gone.
 //!
 //! Addresses (documentation and test ranges): side a is 192.0.2.1 on the segment and
-//! 10.99.0.1 inside the tunnel, side b 192.0.2.2 and 10.99.0.2; both listen for
+//! 10.99.0.1 inside the tunnel (WireGuard address 10.98.0.1, the outer IPIP address),
+//! side b 192.0.2.2, 10.99.0.2 and 10.98.0.2; both listen for
 //! WireGuard on port 51820; side b sends keepalives every 25 s. Console lines:
 //! `selftest wgpair tunnel up ...`, `selftest wgpair tcp ... ok`, and at the end
 //! `selftest wgpair passed datapath=kernel ...` or `selftest wgpair FAILED: ...`.
@@ -37,6 +38,7 @@ struct Side {
     name: &'static str,
     underlay: Ipv4Addr,
     tunnel: Ipv4Addr,
+    wireguard: Ipv4Addr,
     private_key: [u8; 32],
     keepalive: Option<u16>,
 }
@@ -45,6 +47,7 @@ const A: Side = Side {
     name: "a",
     underlay: Ipv4Addr::new(192, 0, 2, 1),
     tunnel: Ipv4Addr::new(10, 99, 0, 1),
+    wireguard: Ipv4Addr::new(10, 98, 0, 1),
     private_key: [0xA1; 32],
     keepalive: None,
 };
@@ -53,6 +56,7 @@ const B: Side = Side {
     name: "b",
     underlay: Ipv4Addr::new(192, 0, 2, 2),
     tunnel: Ipv4Addr::new(10, 99, 0, 2),
+    wireguard: Ipv4Addr::new(10, 98, 0, 2),
     private_key: [0xB2; 32],
     keepalive: Some(25),
 };
@@ -103,6 +107,7 @@ pub(super) async fn run(side: &str) -> Result<(), PairError> {
         label: other.name.to_string(),
         peer_tunnel: other.tunnel,
         public_key: Some(dataplane::public_key(&other.private_key)),
+        peer_wireguard: Some(other.wireguard),
         endpoint: Some(SocketAddr::from((other.underlay, WG_PORT))),
         keepalive: me.keepalive,
         underlay: Some(other.underlay),
@@ -233,7 +238,7 @@ fn settings(me: &Side) -> TransportSettings {
             public_key: dataplane::public_key(&me.private_key),
             listen_port: WG_PORT,
             keepalive: me.keepalive,
-            address: me.tunnel,
+            address: me.wireguard,
         }),
         tunnel_address: me.tunnel,
         underlay_address: Some(me.underlay),
