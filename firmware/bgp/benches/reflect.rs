@@ -4,8 +4,14 @@
 //! client; the iteration ends when every output is drained and the second client's
 //! Adj-RIB-Out holds all N. N = 100k and 1M.
 //!
+//! Two setups: `fib` (FIB outputs on, no export interval, a fixed clock) and `rr`, the way
+//! routerd runs a plain reflector without a kernel table (no FIB outputs, an export
+//! interval of 50 ms, the real clock: changes collect for up to 50 ms of the run and go
+//! out together, then a timer sends the rest).
+//!
 //! Run: `cargo bench -p bgp --bench reflect`. One timed run with the peak RSS of the
-//! process: `REFLECT_ONCE=1000000 cargo bench -p bgp --bench reflect`.
+//! process: `REFLECT_ONCE=1000000 cargo bench -p bgp --bench reflect` (`fib` setup), with
+//! `REFLECT_SETUP=rr` for the other.
 
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -30,10 +36,23 @@ const CTX: ParseCtx = ParseCtx {
 };
 /// Bytes handed to the speaker per `Input::Received`, like one socket read.
 const READ_SIZE: usize = 64 * 1024;
+/// routerd's export interval.
+const RR_EXPORT_INTERVAL: Duration = Duration::from_millis(50);
+
+/// How the reflector is set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Setup {
+    /// FIB outputs, no export interval, a fixed clock.
+    Fib,
+    /// As routerd runs a reflector without a kernel table: no FIB outputs, a 50 ms
+    /// export interval, the real clock.
+    Rr,
+}
 
 /// The reflector with two Established clients.
 struct Rig {
     rr: Speaker,
+    setup: Setup,
     now: Instant,
     /// Bytes the reflector wrote to the sink.
     to_sink: usize,
@@ -64,7 +83,7 @@ fn hello(id: Ipv4Addr) -> Vec<u8> {
 }
 
 impl Rig {
-    fn new() -> Rig {
+    fn new(setup: Setup) -> Rig {
         let now = Instant::now();
         let mut rr = Speaker::new(SpeakerConfig {
             local_as: AS,
@@ -73,6 +92,10 @@ impl Rig {
             local_addresses: vec![IpAddr::V4(RR)],
             multipath: false,
         });
+        if setup == Setup::Rr {
+            rr.set_fib_output(false);
+            rr.set_export_interval(RR_EXPORT_INTERVAL);
+        }
         let template = PeerConfig {
             remote: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             port: 179,
@@ -99,6 +122,7 @@ impl Rig {
         );
         let mut rig = Rig {
             rr,
+            setup,
             now,
             to_sink: 0,
             fib_changes: 0,
@@ -143,6 +167,9 @@ impl Rig {
     /// Feed the whole stream from the feeder, one read at a time.
     fn feed(&mut self, stream: &[u8]) {
         for chunk in stream.chunks(READ_SIZE) {
+            if self.setup == Setup::Rr {
+                self.now = Instant::now();
+            }
             self.rr.handle_input(
                 self.now,
                 Input::Received {
@@ -150,6 +177,15 @@ impl Rig {
                     data: chunk,
                 },
             );
+            self.drain();
+        }
+        // What waits for the export interval goes out when its timer fires.
+        while let Some(at) = self.rr.poll_timeout() {
+            if at > self.now + RR_EXPORT_INTERVAL {
+                break;
+            }
+            self.now = at;
+            self.rr.handle_timeout(at);
             self.drain();
         }
     }
@@ -179,11 +215,16 @@ fn stream(count: u32) -> Vec<u8> {
     msgs.concat()
 }
 
-fn run(count: u32, stream: &[u8]) -> Rig {
-    let mut rig = Rig::new();
+fn run(setup: Setup, count: u32, stream: &[u8]) -> Rig {
+    let mut rig = Rig::new(setup);
     rig.feed(stream);
     assert_eq!(rig.advertised_to_sink(), u64::from(count));
-    assert_eq!(rig.fib_changes, count as usize);
+    let fib = if setup == Setup::Fib {
+        count as usize
+    } else {
+        0
+    };
+    assert_eq!(rig.fib_changes, fib);
     rig
 }
 
@@ -198,20 +239,28 @@ fn peak_rss_mb() -> f64 {
 }
 
 fn reflect(c: &mut Criterion) {
-    for count in [100_000u32, 1_000_000] {
+    for (setup, count) in [
+        (Setup::Fib, 100_000u32),
+        (Setup::Fib, 1_000_000),
+        (Setup::Rr, 1_000_000),
+    ] {
         let input = stream(count);
         let mut group = c.benchmark_group("reflect");
         group.sample_size(10);
         group.throughput(Throughput::Elements(u64::from(count)));
-        let name = if count >= 1_000_000 {
-            format!("{}M_host_routes", count / 1_000_000)
+        let size = if count >= 1_000_000 {
+            format!("{}M", count / 1_000_000)
         } else {
-            format!("{}k_host_routes", count / 1000)
+            format!("{}k", count / 1000)
+        };
+        let name = match setup {
+            Setup::Fib => format!("{size}_host_routes"),
+            Setup::Rr => format!("{size}_host_routes_rr_setup"),
         };
         group.bench_function(name, |b| {
             b.iter_batched(
                 || (),
-                |()| run(count, black_box(&input)),
+                |()| run(setup, count, black_box(&input)),
                 BatchSize::PerIteration,
             )
         });
@@ -231,13 +280,17 @@ fn main() {
         .ok()
         .and_then(|v| v.parse::<u32>().ok())
     {
+        let setup = match std::env::var("REFLECT_SETUP").as_deref() {
+            Ok("rr") => Setup::Rr,
+            _ => Setup::Fib,
+        };
         let input = stream(count);
         let before = peak_rss_mb();
         let start = Instant::now();
-        let rig = run(count, &input);
+        let rig = run(setup, count, &input);
         let took = start.elapsed();
         println!(
-            "reflect {count} host routes: {:.3} s, peak RSS {:.1} MB ({:.1} MB before, \
+            "reflect {count} host routes ({setup:?} setup): {:.3} s, peak RSS {:.1} MB ({:.1} MB before, \
              input {:.1} MB), {} bytes to the sink",
             took.as_secs_f64(),
             peak_rss_mb(),

@@ -10,8 +10,10 @@
 //!   prefixes changed best path (for export) and which changed forwarding (for the FIB).
 //! - [`prefix_hash`]: the keyed hash of the prefix tables (peers choose prefixes).
 //! - [`prefix_map`]: prefix → value with IPv4 prefixes packed into one integer.
-//! - [`adj_out`]: Adj-RIB-Out of one peer: what was advertised, what is pending, grouped
-//!   by attribute set so that one UPDATE carries many prefixes.
+//! - [`prefix_set`]: prefix sets (membership only) and lists of marked prefixes.
+//! - [`adj_out`]: Adj-RIB-Out of one peer: which prefixes were advertised and which
+//!   changed since; the routes sent are worked out from the Loc-RIB at send time and
+//!   grouped by attribute set so that one UPDATE carries many prefixes.
 //!
 //! Per prefix the hot path allocates nothing beyond map entries: paths hold an interned
 //! `Arc`, and a prefix with a single path stores it inline.
@@ -23,6 +25,7 @@ pub mod intern;
 pub mod loc;
 pub mod prefix_hash;
 pub mod prefix_map;
+pub mod prefix_set;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;

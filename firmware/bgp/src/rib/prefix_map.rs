@@ -13,11 +13,12 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use crate::rib::prefix_hash::FastMap;
 
 /// An IPv4 prefix as one integer: address << 8 | length.
-fn key4(p: &Ipv4Net) -> u64 {
+pub(super) fn key4(p: &Ipv4Net) -> u64 {
     (u64::from(u32::from(p.addr())) << 8) | u64::from(p.prefix_len())
 }
 
-fn net4(k: u64) -> IpNet {
+/// The IPv4 prefix of a key made by [`key4`].
+pub(super) fn net4(k: u64) -> IpNet {
     let len = (k & 0xff) as u8;
     // NOTE(unwrap): keys are only built by `key4` from valid prefixes (length <= 32).
     IpNet::V4(Ipv4Net::new(((k >> 8) as u32).into(), len).expect("valid stored prefix"))

@@ -1,13 +1,16 @@
 //! Export: from Loc-RIB best paths to each Established peer's Adj-RIB-Out, and from
 //! there to packed UPDATEs.
 //!
+//! A best-path change marks the prefix in each Established peer's Adj-RIB-Out; when the
+//! peer's batch goes out, each marked prefix's route for the peer is worked out from the
+//! Loc-RIB as it is then (so nothing per route is held per peer, see `rib::adj_out`).
 //! Per prefix and peer: only the best path is considered; it is never sent back to the
 //! peer it came from; RFC 4456 client/non-client rules decide whether it goes out at
 //! all; then the attribute changes for the kind of session (reflection: ORIGINATOR_ID,
 //! CLUSTER_LIST; eBGP: AS prepended, LOCAL_PREF/ORIGINATOR_ID/CLUSTER_LIST stripped,
 //! next hop self; local routes: next hop self), then the peer's export policy. The
-//! result is interned, so unchanged routes compare equal by pointer and are not resent.
-//! The attribute transformation is memoised per (attribute set, source) within a flush,
+//! result is interned.
+//! The attribute transformation is memoised per (attribute set, source) within a batch,
 //! so a million prefixes sharing one set cost one transformation per peer.
 //! With an export interval ([`Speaker::set_export_interval`]) a peer's pending changes
 //! go out at most once per interval; the peer's deadline wakes the speaker for them.
@@ -19,14 +22,14 @@ use ipnet::IpNet;
 
 use crate::policy::Outcome;
 use crate::reflect::{Role, may_advertise, reflected, set_next_hop, to_external, to_internal};
-use crate::rib::adj_out::Batch;
+use crate::rib::adj_out::{Batch, BatchBuilder};
 use crate::rib::loc::Path;
 use crate::rib::prefix_hash::FastMap;
 use crate::rib::{Attrs, SourceId};
 use crate::speaker::{Output, Speaker};
 use crate::wire::{self, Afi, RouteRefresh, Safi};
 
-/// Transformed attributes per (attribute set address, source) for one peer and flush.
+/// Transformed attributes per (attribute set address, source) for one peer and batch.
 type Memo = FastMap<(usize, u32), Attrs>;
 
 /// Until when a peer's pending changes wait: `None` to send now (no interval, no clock
@@ -55,13 +58,12 @@ impl Speaker {
                     .is_some_and(|p| p.established.is_some())
             })
             .collect();
-        if !changed.is_empty() && !established.is_empty() {
-            // Prefix by prefix, every peer: the best path is still in cache.
-            let mut memos: Vec<Memo> = established.iter().map(|_| Memo::default()).collect();
-            for (prefix, best) in &changed {
-                for (memo, &idx) in memos.iter_mut().zip(&established) {
-                    let attrs = self.export_path(idx, prefix, best.as_ref(), memo);
-                    self.peer_mut(idx).adj_out.stage(*prefix, attrs);
+        if !changed.is_empty() {
+            for &idx in &established {
+                let own = SourceId(idx as u32 + 1);
+                let out = &mut self.peer_mut(idx).adj_out;
+                for (prefix, best) in &changed {
+                    out.mark_changed(*prefix, best.as_ref().is_some_and(|b| b.source != own));
                 }
             }
         }
@@ -77,20 +79,36 @@ impl Speaker {
             } else {
                 p.export_at = None;
                 p.exported_at = now;
-                let batch = p.adj_out.take_batch();
+                let batch = self.take_batch(idx);
                 self.send_batch(idx, &batch);
             }
             self.send_end_of_rib(idx);
         }
     }
 
-    /// Stage every prefix of the Loc-RIB for a peer (session up, export policy change).
-    pub(super) fn export_full(&mut self, idx: usize) {
-        let table: Vec<(IpNet, Path)> = self.loc.iter_best().map(|(k, p)| (k, p.clone())).collect();
+    /// The marked prefixes of peer `idx` with their routes as the Loc-RIB has them now,
+    /// recorded as sent.
+    fn take_batch(&mut self, idx: usize) -> Batch {
+        let pending = self.peer_mut(idx).adj_out.take_pending();
+        let mut batch = BatchBuilder::default();
         let mut memo = Memo::default();
-        for (prefix, best) in &table {
-            let attrs = self.export_path(idx, prefix, Some(best), &mut memo);
-            self.peer_mut(idx).adj_out.stage(*prefix, attrs);
+        for prefix in pending {
+            let best = self.loc.best(&prefix).cloned();
+            let attrs = self.export_path(idx, &prefix, best.as_ref(), &mut memo);
+            self.peer_mut(idx)
+                .adj_out
+                .record(&mut batch, prefix, attrs.as_ref());
+        }
+        batch.finish()
+    }
+
+    /// Mark every prefix of the Loc-RIB for a peer (session up, export policy change).
+    pub(super) fn export_full(&mut self, idx: usize) {
+        let own = SourceId(idx as u32 + 1);
+        let Speaker { peers, loc, .. } = self;
+        let Some(p) = peers[idx].as_mut() else { return };
+        for (prefix, best) in loc.iter_best() {
+            p.adj_out.mark_changed(prefix, best.source != own);
         }
     }
 
@@ -212,13 +230,14 @@ impl Speaker {
         }
     }
 
-    /// Answer a ROUTE-REFRESH by re-sending the family's Adj-RIB-Out.
+    /// Answer a ROUTE-REFRESH: every advertised prefix of the family is sent again (with
+    /// the next batch, which the flush ending this input starts unless an export interval
+    /// holds it).
     pub(super) fn route_refresh(&mut self, idx: usize, r: RouteRefresh) {
-        let batch = match r.afi {
-            Afi::Ipv4 => self.peer(idx).adj_out.resend(false),
-            Afi::Ipv6 => self.peer(idx).adj_out.resend(true),
-            Afi::Other(_) => return,
-        };
-        self.send_batch(idx, &batch);
+        match r.afi {
+            Afi::Ipv4 => self.peer_mut(idx).adj_out.mark_advertised(false),
+            Afi::Ipv6 => self.peer_mut(idx).adj_out.mark_advertised(true),
+            Afi::Other(_) => {}
+        }
     }
 }
