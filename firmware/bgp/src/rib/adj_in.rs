@@ -1,25 +1,38 @@
 //! Adj-RIB-In of one peer: every route received, with its import verdict.
 //!
 //! The received attributes are kept (interned) so that a new import policy can
-//! re-evaluate every route without a ROUTE-REFRESH. Counters (accepted, rejected per
-//! reason) are kept incrementally, so status costs O(reasons).
+//! re-evaluate every route without a ROUTE-REFRESH. Counters (received, accepted,
+//! rejected per reason, stale) are kept incrementally, so status costs O(reasons).
 //!
 //! Graceful restart (RFC 4724 §4.2): when a peer's session ends without a NOTIFICATION,
 //! its routes are marked stale ([`AdjRibIn::mark_stale`]) instead of being removed; a
 //! route received again replaces its stale copy, and [`AdjRibIn::remove_stale`] drops
 //! the ones left at End-of-RIB or when the restart timer fires.
 //!
-//! Storage: one map holds every route's received attributes (8 octets a route); a
-//! second map holds the exceptions (rejected, accepted with changed attributes, stale),
-//! so a peer whose routes are accepted unchanged costs one small entry per route.
+//! Storage: a route accepted with the attributes it was received with, and not stale
+//! (the common case), is stored nowhere here: it is the peer's path in the Loc-RIB,
+//! whose attributes are the received ones. Only the exceptions (rejected, accepted with
+//! changed attributes, stale) have an entry here, with their received attributes. So a
+//! reflector's table of a million routes from one peer is one prefix table, not two.
+//!
+//! Contract: every method that needs a route's state takes the Loc-RIB and the peer's
+//! [`SourceId`]. The caller keeps the Loc-RIB in step: after [`AdjRibIn::insert`] or
+//! [`AdjRibIn::set_verdict`] it sets the peer's path to the accepted attributes (or
+//! removes it when rejected), after [`AdjRibIn::remove`], [`AdjRibIn::remove_stale`] and
+//! [`AdjRibIn::clear`] it removes the path of every prefix that was accepted, before the
+//! next call here. Invariant: the peer's Loc-RIB paths are exactly its accepted routes;
+//! those without an exception entry are the routes accepted unchanged and fresh, and
+//! there are `in_loc` of them. Costs: per route O(1); [`AdjRibIn::clear`],
+//! [`AdjRibIn::iter`] and [`AdjRibIn::mark_stale`] scan the Loc-RIB when the peer has
+//! routes there (O(Loc-RIB)), the others O(1) or O(exceptions).
 
 use std::sync::Arc;
 
-use crate::rib::prefix_map::PrefixMap;
-
 use ipnet::IpNet;
 
-use crate::rib::Attrs;
+use crate::rib::loc::LocRib;
+use crate::rib::prefix_map::PrefixMap;
+use crate::rib::{Attrs, SourceId};
 
 /// The import verdict of one route.
 #[derive(Debug, Clone)]
@@ -41,10 +54,22 @@ pub struct InRoute {
     pub stale: bool,
 }
 
-/// What a route has beyond its received attributes, kept only for routes that are not
-/// "accepted unchanged and fresh": rejected, accepted with changed attributes, or stale.
+impl InRoute {
+    /// A fresh route accepted with the attributes it was received with.
+    fn unchanged(attrs: &Attrs) -> InRoute {
+        InRoute {
+            received: Arc::clone(attrs),
+            verdict: Verdict::Accepted(Arc::clone(attrs)),
+            stale: false,
+        }
+    }
+}
+
+/// A route that is not "accepted unchanged and fresh": rejected, accepted with changed
+/// attributes, or stale.
 #[derive(Debug, Clone)]
 struct Exception {
+    received: Attrs,
     /// `Some`: accepted with these attributes; `None`: rejected for `reason`.
     accepted: Option<Attrs>,
     reason: u16,
@@ -53,53 +78,42 @@ struct Exception {
 
 impl Exception {
     /// The exception of `route`; `None` for a fresh route accepted with the attributes it
-    /// was received with (the common case, stored as the received attributes alone).
-    fn of(route: &InRoute) -> Option<Exception> {
-        let (accepted, reason) = match &route.verdict {
-            Verdict::Accepted(a) if !route.stale && Arc::ptr_eq(a, &route.received) => {
+    /// was received with (kept as the peer's Loc-RIB path alone).
+    fn of(route: InRoute) -> Option<Exception> {
+        let (accepted, reason) = match route.verdict {
+            Verdict::Accepted(a) if !route.stale && Arc::ptr_eq(&a, &route.received) => {
                 return None;
             }
-            Verdict::Accepted(a) => (Some(Arc::clone(a)), 0),
-            Verdict::Rejected(r) => (None, *r),
+            Verdict::Accepted(a) => (Some(a), 0),
+            Verdict::Rejected(r) => (None, r),
         };
         Some(Exception {
+            received: route.received,
             accepted,
             reason,
             stale: route.stale,
         })
     }
 
-    fn verdict(&self) -> Verdict {
-        match &self.accepted {
-            Some(a) => Verdict::Accepted(Arc::clone(a)),
-            None => Verdict::Rejected(self.reason),
+    fn into_route(self) -> InRoute {
+        InRoute {
+            verdict: match self.accepted {
+                Some(a) => Verdict::Accepted(a),
+                None => Verdict::Rejected(self.reason),
+            },
+            received: self.received,
+            stale: self.stale,
         }
-    }
-}
-
-/// The route made of its received attributes and its exception, if any.
-fn route_of(received: Attrs, exception: Option<Exception>) -> InRoute {
-    match exception {
-        None => InRoute {
-            verdict: Verdict::Accepted(Arc::clone(&received)),
-            received,
-            stale: false,
-        },
-        Some(e) => InRoute {
-            verdict: e.verdict(),
-            received,
-            stale: e.stale,
-        },
     }
 }
 
 /// Adj-RIB-In of one peer.
 #[derive(Debug, Default)]
 pub struct AdjRibIn {
-    /// Received attributes of every route.
-    routes: PrefixMap<Attrs>,
-    /// Routes that are not accepted unchanged and fresh (a subset of `routes`' keys).
+    /// Routes that are not accepted unchanged and fresh.
     exceptions: PrefixMap<Exception>,
+    /// Routes accepted unchanged and fresh: held as the peer's Loc-RIB paths only.
+    in_loc: u64,
     accepted: u64,
     stale: u64,
     reasons: Vec<(String, u64)>,
@@ -120,98 +134,114 @@ impl AdjRibIn {
         (self.reasons.len() - 1) as u16
     }
 
-    fn count(&mut self, v: &Verdict, up: bool) {
-        let c = match v {
+    fn count(&mut self, route: &InRoute, up: bool) {
+        let c = match &route.verdict {
             Verdict::Accepted(_) => &mut self.accepted,
             Verdict::Rejected(i) => &mut self.reasons[*i as usize].1,
         };
         if up {
             *c += 1;
+            self.stale += u64::from(route.stale);
         } else {
             *c -= 1;
+            self.stale -= u64::from(route.stale);
         }
     }
 
-    /// The exception of `prefix` (cheap when there are none).
-    fn exception(&self, prefix: &IpNet) -> Option<&Exception> {
-        if self.exceptions.is_empty() {
+    /// Take the route of `prefix` out (its exception entry, or its share of `in_loc`);
+    /// the Loc-RIB is not touched.
+    fn take(&mut self, loc: &LocRib, src: SourceId, prefix: &IpNet) -> Option<InRoute> {
+        if !self.exceptions.is_empty()
+            && let Some(e) = self.exceptions.remove(prefix)
+        {
+            let route = e.into_route();
+            self.count(&route, false);
+            return Some(route);
+        }
+        if self.in_loc == 0 {
             return None;
         }
-        self.exceptions.get(prefix)
+        let route = InRoute::unchanged(loc.path_from(prefix, src)?);
+        self.in_loc -= 1;
+        self.count(&route, false);
+        Some(route)
     }
 
-    fn take_exception(&mut self, prefix: &IpNet) -> Option<Exception> {
-        if self.exceptions.is_empty() {
-            return None;
+    /// Put a route in (nothing of it is there).
+    fn put(&mut self, prefix: IpNet, route: InRoute) {
+        self.count(&route, true);
+        match Exception::of(route) {
+            Some(e) => {
+                self.exceptions.insert(prefix, e);
+            }
+            None => self.in_loc += 1,
         }
-        self.exceptions.remove(prefix)
     }
 
-    /// Store a route (replacing any previous one) and return the previous one.
-    pub fn insert(&mut self, prefix: IpNet, route: InRoute) -> Option<InRoute> {
-        self.count(&route.verdict, true);
-        self.stale += u64::from(route.stale);
-        let exception = Exception::of(&route);
-        let old_exception = match exception {
-            Some(e) => self.exceptions.insert(prefix, e),
-            None => self.take_exception(&prefix),
-        };
-        let old = route_of(self.routes.insert(prefix, route.received)?, old_exception);
-        self.count(&old.verdict, false);
-        self.stale -= u64::from(old.stale);
-        Some(old)
+    /// Store a route (replacing any previous one) and return the previous one. The caller
+    /// then sets the peer's Loc-RIB path (see the module contract).
+    pub fn insert(
+        &mut self,
+        loc: &LocRib,
+        src: SourceId,
+        prefix: IpNet,
+        route: InRoute,
+    ) -> Option<InRoute> {
+        let old = self.take(loc, src, &prefix);
+        self.put(prefix, route);
+        old
     }
 
-    /// Remove a route.
-    pub fn remove(&mut self, prefix: &IpNet) -> Option<InRoute> {
-        let received = self.routes.remove(prefix)?;
-        let old = route_of(received, self.take_exception(prefix));
-        self.count(&old.verdict, false);
-        self.stale -= u64::from(old.stale);
-        Some(old)
+    /// Remove a route. The caller then removes the peer's Loc-RIB path if it was accepted.
+    pub fn remove(&mut self, loc: &LocRib, src: SourceId, prefix: &IpNet) -> Option<InRoute> {
+        self.take(loc, src, prefix)
+    }
+
+    /// The peer's paths in the Loc-RIB that have no exception entry: its routes accepted
+    /// unchanged and fresh.
+    fn unchanged_in<'a>(
+        &'a self,
+        loc: &'a LocRib,
+        src: SourceId,
+    ) -> impl Iterator<Item = (IpNet, &'a Attrs)> + 'a {
+        let scan = (self.in_loc > 0).then(|| loc.paths_from(src));
+        scan.into_iter()
+            .flatten()
+            .filter(|(p, _)| self.exceptions.is_empty() || self.exceptions.get(p).is_none())
     }
 
     /// Mark every IPv4 (`v4`) and/or IPv6 (`v6`) route stale; returns how many are stale.
-    pub fn mark_stale(&mut self, v4: bool, v6: bool) -> u64 {
-        let AdjRibIn {
-            routes,
-            exceptions,
-            stale,
-            ..
-        } = self;
-        for (prefix, received) in routes.iter() {
-            let family = if matches!(prefix, IpNet::V4(_)) {
-                v4
-            } else {
-                v6
-            };
-            if !family {
-                continue;
-            }
-            match exceptions.get_mut(&prefix) {
-                Some(e) if e.stale => {}
-                Some(e) => {
-                    e.stale = true;
-                    *stale += 1;
-                }
-                None => {
-                    exceptions.insert(
-                        prefix,
-                        Exception {
-                            accepted: Some(Arc::clone(received)),
-                            reason: 0,
-                            stale: true,
-                        },
-                    );
-                    *stale += 1;
-                }
+    pub fn mark_stale(&mut self, loc: &LocRib, src: SourceId, v4: bool, v6: bool) -> u64 {
+        let family = |p: &IpNet| if matches!(p, IpNet::V4(_)) { v4 } else { v6 };
+        let fresh: Vec<(IpNet, Attrs)> = self
+            .unchanged_in(loc, src)
+            .filter(|(p, _)| family(p))
+            .map(|(p, a)| (p, Arc::clone(a)))
+            .collect();
+        for (prefix, attrs) in fresh {
+            self.in_loc -= 1;
+            self.stale += 1;
+            self.exceptions.insert(
+                prefix,
+                Exception {
+                    received: Arc::clone(&attrs),
+                    accepted: Some(attrs),
+                    reason: 0,
+                    stale: true,
+                },
+            );
+        }
+        for (prefix, e) in self.exceptions.iter_mut() {
+            if family(&prefix) && !e.stale {
+                e.stale = true;
+                self.stale += 1;
             }
         }
         self.stale
     }
 
     /// Remove the stale routes of IPv4 (`v4`) and/or IPv6 (`v6`), returning the removed
-    /// prefixes that were accepted.
+    /// prefixes that were accepted (stale routes are all exception entries).
     pub fn remove_stale(&mut self, v4: bool, v6: bool) -> Vec<IpNet> {
         if self.stale == 0 {
             return Vec::new();
@@ -224,10 +254,12 @@ impl AdjRibIn {
             .collect();
         let mut accepted = Vec::new();
         for p in gone {
-            if let Some(r) = self.remove(&p)
-                && matches!(r.verdict, Verdict::Accepted(_))
-            {
-                accepted.push(p);
+            if let Some(e) = self.exceptions.remove(&p) {
+                let route = e.into_route();
+                self.count(&route, false);
+                if matches!(route.verdict, Verdict::Accepted(_)) {
+                    accepted.push(p);
+                }
             }
         }
         accepted
@@ -238,50 +270,57 @@ impl AdjRibIn {
         self.stale
     }
 
-    /// Change the verdict of a stored route; returns the old one.
-    pub fn set_verdict(&mut self, prefix: &IpNet, verdict: Verdict) -> Option<Verdict> {
-        let received = Arc::clone(self.routes.get(prefix)?);
-        let old = route_of(Arc::clone(&received), self.exception(prefix).cloned());
+    /// Change the verdict of a stored route; returns the old one. The caller then sets
+    /// the peer's Loc-RIB path to the new verdict (see the module contract).
+    pub fn set_verdict(
+        &mut self,
+        loc: &LocRib,
+        src: SourceId,
+        prefix: &IpNet,
+        verdict: Verdict,
+    ) -> Option<Verdict> {
+        let old = self.take(loc, src, prefix)?;
         let new = InRoute {
-            received,
-            verdict: verdict.clone(),
+            received: Arc::clone(&old.received),
+            verdict,
             stale: old.stale,
         };
-        match Exception::of(&new) {
-            Some(e) => {
-                self.exceptions.insert(*prefix, e);
-            }
-            None => {
-                self.take_exception(prefix);
-            }
-        }
-        self.count(&old.verdict, false);
-        self.count(&verdict, true);
+        self.put(*prefix, new);
         Some(old.verdict)
     }
 
     /// A stored route.
-    pub fn get(&self, prefix: &IpNet) -> Option<InRoute> {
-        let received = Arc::clone(self.routes.get(prefix)?);
-        Some(route_of(received, self.exception(prefix).cloned()))
+    pub fn get(&self, loc: &LocRib, src: SourceId, prefix: &IpNet) -> Option<InRoute> {
+        if let Some(e) = self.exceptions.get(prefix) {
+            return Some(e.clone().into_route());
+        }
+        if self.in_loc == 0 {
+            return None;
+        }
+        loc.path_from(prefix, src).map(InRoute::unchanged)
     }
 
     /// Every stored route with its received attributes.
-    pub fn iter(&self) -> impl Iterator<Item = (IpNet, &Attrs)> {
-        self.routes.iter()
+    pub fn iter(&self, loc: &LocRib, src: SourceId) -> Vec<(IpNet, Attrs)> {
+        let exceptions = self
+            .exceptions
+            .iter()
+            .map(|(p, e)| (p, Arc::clone(&e.received)));
+        let unchanged = self.unchanged_in(loc, src).map(|(p, a)| (p, Arc::clone(a)));
+        exceptions.chain(unchanged).collect()
     }
 
     /// Remove everything, returning the prefixes that were accepted.
-    pub fn clear(&mut self) -> Vec<IpNet> {
-        let exceptions = &self.exceptions;
-        let accepted = self
-            .routes
-            .iter()
-            .filter(|(p, _)| exceptions.get(p).is_none_or(|e| e.accepted.is_some()))
-            .map(|(p, _)| p)
-            .collect();
-        self.routes.clear();
+    pub fn clear(&mut self, loc: &LocRib, src: SourceId) -> Vec<IpNet> {
+        let mut accepted: Vec<IpNet> = self.unchanged_in(loc, src).map(|(p, _)| p).collect();
+        accepted.extend(
+            self.exceptions
+                .iter()
+                .filter(|(_, e)| e.accepted.is_some())
+                .map(|(p, _)| p),
+        );
         self.exceptions.clear();
+        self.in_loc = 0;
         self.accepted = 0;
         self.stale = 0;
         for r in &mut self.reasons {
@@ -292,12 +331,12 @@ impl AdjRibIn {
 
     /// Routes received.
     pub fn len(&self) -> usize {
-        self.routes.len()
+        self.in_loc as usize + self.exceptions.len()
     }
 
     /// Nothing received.
     pub fn is_empty(&self) -> bool {
-        self.routes.is_empty()
+        self.len() == 0
     }
 
     /// Routes accepted by import policy.
@@ -317,95 +356,145 @@ impl AdjRibIn {
 
 #[cfg(test)]
 mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
     use std::sync::Arc;
 
     use super::*;
+    use crate::reflect::Role;
+    use crate::rib::SourceInfo;
     use crate::wire::PathAttributes;
 
-    #[test]
-    fn a_route_accepted_unchanged_is_stored_without_an_exception() {
-        let mut a = AdjRibIn::new();
-        let attrs: Attrs = Arc::new(PathAttributes::default());
-        let changed: Attrs = Arc::new(PathAttributes {
-            local_pref: Some(7),
-            ..PathAttributes::default()
-        });
-        let p: IpNet = "192.0.2.1/32".parse().unwrap();
-        let route = |verdict| InRoute {
-            received: attrs.clone(),
+    const SRC: SourceId = SourceId(1);
+
+    /// A Loc-RIB that knows source 1 (and 2).
+    fn loc() -> LocRib {
+        let mut loc = LocRib::new(false);
+        for i in 1..=2u8 {
+            loc.set_source(
+                SourceId(u32::from(i)),
+                SourceInfo {
+                    role: Role::Client,
+                    router_id: Ipv4Addr::new(10, 0, 0, i),
+                    address: Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, i))),
+                },
+            );
+        }
+        loc
+    }
+
+    /// What the speaker does: store, then keep the Loc-RIB in step.
+    fn import(a: &mut AdjRibIn, loc: &mut LocRib, p: IpNet, route: InRoute) -> Option<InRoute> {
+        let new = match &route.verdict {
+            Verdict::Accepted(x) => Some(Arc::clone(x)),
+            Verdict::Rejected(_) => None,
+        };
+        let old = a.insert(loc, SRC, p, route);
+        loc.update(p, SRC, new);
+        old
+    }
+
+    fn drop_route(a: &mut AdjRibIn, loc: &mut LocRib, p: &IpNet) -> Option<InRoute> {
+        let old = a.remove(loc, SRC, p)?;
+        loc.update(*p, SRC, None);
+        Some(old)
+    }
+
+    fn route(received: &Attrs, verdict: Verdict) -> InRoute {
+        InRoute {
+            received: received.clone(),
             verdict,
             stale: false,
-        };
-        a.insert(p, route(Verdict::Accepted(attrs.clone())));
+        }
+    }
+
+    fn attrs(lp: u32) -> Attrs {
+        Arc::new(PathAttributes {
+            local_pref: Some(lp),
+            ..PathAttributes::default()
+        })
+    }
+
+    #[test]
+    fn a_route_accepted_unchanged_is_held_by_the_loc_rib_alone() {
+        let (mut a, mut loc) = (AdjRibIn::new(), loc());
+        let (received, changed) = (attrs(100), attrs(7));
+        let p: IpNet = "192.0.2.1/32".parse().unwrap();
+        import(
+            &mut a,
+            &mut loc,
+            p,
+            route(&received, Verdict::Accepted(received.clone())),
+        );
         assert!(a.exceptions.is_empty());
-        a.insert(p, route(Verdict::Accepted(changed.clone())));
-        assert_eq!(a.exceptions.len(), 1);
-        let back = a.get(&p).unwrap();
+        assert_eq!((a.len(), a.accepted()), (1, 1));
+        let back = a.get(&loc, SRC, &p).unwrap();
+        assert!(Arc::ptr_eq(&back.received, &received) && !back.stale);
+        // Another source's path to the same prefix is not this peer's route.
+        assert!(
+            a.get(&loc, SourceId(2), &"192.0.2.2/32".parse().unwrap())
+                .is_none()
+        );
+
+        import(
+            &mut a,
+            &mut loc,
+            p,
+            route(&received, Verdict::Accepted(changed.clone())),
+        );
+        assert_eq!((a.exceptions.len(), a.len()), (1, 1));
+        let back = a.get(&loc, SRC, &p).unwrap();
         assert!(matches!(back.verdict, Verdict::Accepted(x) if Arc::ptr_eq(&x, &changed)));
-        a.set_verdict(&p, Verdict::Accepted(attrs.clone()));
+        assert!(Arc::ptr_eq(&back.received, &received));
+        // Back to the received attributes: the exception goes.
+        a.set_verdict(&loc, SRC, &p, Verdict::Accepted(received.clone()));
+        loc.update(p, SRC, Some(received.clone()));
         assert!(a.exceptions.is_empty());
-        assert_eq!(a.mark_stale(true, true), 1);
-        assert!(a.get(&p).unwrap().stale);
+        assert_eq!(a.iter(&loc, SRC).len(), 1);
+        assert_eq!(a.mark_stale(&loc, SRC, true, true), 1);
+        assert!(a.get(&loc, SRC, &p).unwrap().stale);
         assert_eq!(a.remove_stale(true, true), vec![p]);
-        assert!(a.is_empty() && a.exceptions.is_empty());
+        loc.update(p, SRC, None);
+        assert!(a.is_empty() && a.exceptions.is_empty() && loc.is_empty());
     }
 
     #[test]
     fn counters_follow_inserts_verdicts_and_removals() {
-        let mut a = AdjRibIn::new();
-        let attrs: Attrs = Arc::new(PathAttributes::default());
+        let (mut a, mut loc) = (AdjRibIn::new(), loc());
+        let received = attrs(100);
         let p1: IpNet = "192.0.2.1/32".parse().unwrap();
         let p2: IpNet = "192.0.2.2/32".parse().unwrap();
         let r = a.reason("not-owned");
-        a.insert(
-            p1,
-            InRoute {
-                received: attrs.clone(),
-                verdict: Verdict::Accepted(attrs.clone()),
-                stale: false,
-            },
-        );
-        a.insert(
-            p2,
-            InRoute {
-                received: attrs.clone(),
-                verdict: Verdict::Rejected(r),
-                stale: false,
-            },
-        );
+        let ok = || Verdict::Accepted(received.clone());
+        import(&mut a, &mut loc, p1, route(&received, ok()));
+        import(&mut a, &mut loc, p2, route(&received, Verdict::Rejected(r)));
         assert_eq!(
             (a.len(), a.accepted(), a.rejected()),
             (2, 1, vec![("not-owned".into(), 1)])
         );
-        a.set_verdict(&p2, Verdict::Accepted(attrs.clone()));
+        a.set_verdict(&loc, SRC, &p2, ok());
+        loc.update(p2, SRC, Some(received.clone()));
         assert_eq!((a.accepted(), a.rejected().len()), (2, 0));
-        a.insert(
-            p1,
-            InRoute {
-                received: attrs.clone(),
-                verdict: Verdict::Rejected(r),
-                stale: false,
-            },
-        );
+        let old = import(&mut a, &mut loc, p1, route(&received, Verdict::Rejected(r)));
+        assert!(matches!(old.map(|o| o.verdict), Some(Verdict::Accepted(_))));
         assert_eq!((a.len(), a.accepted()), (2, 1));
-        a.remove(&p1);
+        assert!(drop_route(&mut a, &mut loc, &p1).is_some());
         assert_eq!((a.len(), a.accepted(), a.rejected().len()), (1, 1, 0));
+        assert!(drop_route(&mut a, &mut loc, &p1).is_none());
         // Graceful restart: stale routes are replaced when received again, the rest go.
         let p3: IpNet = "2001:db8::/32".parse().unwrap();
-        let fresh = |verdict| InRoute {
-            received: attrs.clone(),
-            verdict,
-            stale: false,
-        };
-        a.insert(p1, fresh(Verdict::Accepted(attrs.clone())));
-        a.insert(p3, fresh(Verdict::Accepted(attrs.clone())));
-        assert_eq!(a.mark_stale(true, false), 2);
-        a.insert(p1, fresh(Verdict::Accepted(attrs.clone())));
+        import(&mut a, &mut loc, p1, route(&received, ok()));
+        import(&mut a, &mut loc, p3, route(&received, ok()));
+        assert_eq!(a.mark_stale(&loc, SRC, true, false), 2);
+        import(&mut a, &mut loc, p1, route(&received, ok()));
         assert_eq!(a.stale(), 1);
         assert_eq!(a.remove_stale(true, true), vec![p2]);
+        loc.update(p2, SRC, None);
         assert_eq!((a.len(), a.stale()), (2, 0));
-        a.remove(&p3);
-        assert_eq!(a.clear(), vec![p1]);
+        drop_route(&mut a, &mut loc, &p3);
+        let mut every = a.iter(&loc, SRC);
+        every.sort_by_key(|e| e.0);
+        assert_eq!(every.iter().map(|e| e.0).collect::<Vec<_>>(), vec![p1]);
+        assert_eq!(a.clear(&loc, SRC), vec![p1]);
         assert_eq!((a.len(), a.accepted()), (0, 0));
     }
 }

@@ -177,6 +177,21 @@ impl LocRib {
         self.dests.get(prefix).map(|p| &p.as_slice()[0])
     }
 
+    /// The attributes of the path from `source` to `prefix`.
+    pub fn path_from(&self, prefix: &IpNet, source: SourceId) -> Option<&Attrs> {
+        let paths = self.dests.get(prefix)?.as_slice();
+        paths.iter().find(|p| p.source == source).map(|p| &p.attrs)
+    }
+
+    /// Every prefix with a path from `source`, with that path's attributes (a scan of the
+    /// whole table).
+    pub fn paths_from(&self, source: SourceId) -> impl Iterator<Item = (IpNet, &Attrs)> {
+        self.dests.iter().filter_map(move |(k, paths)| {
+            let p = paths.as_slice().iter().find(|p| p.source == source)?;
+            Some((k, &p.attrs))
+        })
+    }
+
     /// Every prefix with its best path.
     pub fn iter_best(&self) -> impl Iterator<Item = (IpNet, &Path)> {
         self.dests.iter().map(|(k, p)| (k, &p.as_slice()[0]))

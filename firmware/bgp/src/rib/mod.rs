@@ -4,6 +4,7 @@
 //!   the many prefixes sharing one set share one allocation and compare by pointer.
 //! - [`adj_in`]: Adj-RIB-In of one peer: every received route with its import verdict,
 //!   kept so that a new import policy can re-evaluate it; counters kept incrementally.
+//!   A route accepted unchanged is the peer's Loc-RIB path alone (no second table).
 //! - [`decision`]: the RFC 4271 §9.1.2 decision process with the RFC 4456 tie-breaks,
 //!   naming the step at which a path lost.
 //! - [`loc`]: Loc-RIB: every accepted path per prefix, best first; reports which
@@ -19,6 +20,8 @@
 //! `Arc`, and a prefix with a single path stores it inline.
 
 pub mod adj_in;
+#[cfg(test)]
+mod adj_in_model;
 pub mod adj_out;
 pub mod decision;
 pub mod intern;

@@ -356,7 +356,7 @@ impl Speaker {
         let p = peers[idx].as_mut().expect("live peer slot");
         if !keep_routes {
             p.stale = None;
-            for prefix in p.adj_in.clear() {
+            for prefix in p.adj_in.clear(loc, src) {
                 loc.update(prefix, src, None);
             }
         }

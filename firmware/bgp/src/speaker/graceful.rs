@@ -47,7 +47,10 @@ impl Speaker {
     /// stale when it advertised graceful restart for their family. Returns whether any
     /// route is kept.
     pub(super) fn keep_stale(&mut self, now: Instant, idx: usize) -> bool {
-        let p = self.peer_mut(idx);
+        let src = SourceId(idx as u32 + 1);
+        let Speaker { peers, loc, .. } = self;
+        // NOTE(unwrap): callers pass indices of live slots only.
+        let p = peers[idx].as_mut().expect("live peer slot");
         let Some(n) = p.negotiated else {
             return false;
         };
@@ -57,14 +60,13 @@ impl Speaker {
             return false;
         }
         // Routes of a family the capability does not list go now.
-        p.adj_in.mark_stale(true, true);
+        p.adj_in.mark_stale(loc, src, true, true);
         let gone = p.adj_in.remove_stale(!v4, !v6);
         p.stale = Some(StaleRoutes {
             v4,
             v6,
             until: now + Duration::from_secs(u64::from(gr.restart_time)),
         });
-        let src = SourceId(idx as u32 + 1);
         for prefix in gone {
             self.loc.update(prefix, src, None);
         }

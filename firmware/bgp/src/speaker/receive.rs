@@ -240,6 +240,8 @@ impl Speaker {
             };
             let new = accepted(&verdict).cloned();
             let old = p.adj_in.insert(
+                loc,
+                src,
                 prefix,
                 InRoute {
                     received: Arc::clone(received),
@@ -258,10 +260,11 @@ impl Speaker {
         let Speaker { peers, loc, .. } = self;
         // NOTE(unwrap): callers pass indices of live slots only.
         let p = peers[idx].as_mut().expect("live peer slot");
-        if let Some(old) = p.adj_in.remove(&prefix)
+        let src = SourceId(idx as u32 + 1);
+        if let Some(old) = p.adj_in.remove(loc, src, &prefix)
             && accepted(&old.verdict).is_some()
         {
-            loc.update(prefix, SourceId(idx as u32 + 1), None);
+            loc.update(prefix, src, None);
         }
     }
 
@@ -328,12 +331,11 @@ impl Speaker {
         // NOTE(unwrap): callers pass indices of live slots only.
         let p = peers[idx].as_mut().expect("live peer slot");
         p.import = policy;
-        let routes: Vec<(IpNet, Attrs)> =
-            p.adj_in.iter().map(|(k, r)| (k, Arc::clone(r))).collect();
+        let routes = p.adj_in.iter(loc, src);
         for (prefix, received) in routes {
             let verdict = judge(p, interner, config, cluster, &prefix, &received);
             let new = accepted(&verdict).cloned();
-            let old = p.adj_in.set_verdict(&prefix, verdict);
+            let old = p.adj_in.set_verdict(loc, src, &prefix, verdict);
             let old = old.as_ref().and_then(accepted);
             let same = match (old, &new) {
                 (Some(a), Some(b)) => Arc::ptr_eq(a, b),
