@@ -5,7 +5,7 @@
 //! - `kernel_wireguard_pair_carries_tcp_both_ways`: two guests joined by a QEMU socket
 //!   netdev on 127.0.0.1 run the init's `wgpair` self test (routerd's transport with
 //!   `datapath = "kernel"`): tunnel built, TCP across it in both directions, WireGuard
-//!   counters read from the kernel, allowed IPs = the peer's tunnel address only, tunnel
+//!   counters read from the kernel, allowed IPs = the peer's WireGuard address only, tunnel
 //!   and WireGuard peer removed again.
 //!
 //! Images are built with the real image builder into `target/sam-guest/` (routerd for
@@ -319,6 +319,12 @@ fn sam_over_kernel_ipip_in_wireguard_between_three_guests() {
             assert!(t["handshake_age_secs"].as_u64().is_some(), "{name}: {doc}");
             assert!(t["rx_bytes"].as_u64().unwrap_or(0) > 0, "{name}: {doc}");
             assert!(t["tx_bytes"].as_u64().unwrap_or(0) > 0, "{name}: {doc}");
+            // IPIP runs between WireGuard addresses, learned from the claim / RR set.
+            let outer = t["peer_wireguard_address"].as_str().unwrap_or("");
+            assert!(outer.starts_with("10.98.0."), "{name}: {doc}");
+            if name != "rr" {
+                assert_eq!(outer, "10.98.0.1", "{name}: {doc}");
+            }
         }
         eprintln!("{name} tunnels: {doc}");
     }

@@ -150,6 +150,16 @@ impl Client {
         serde_json::from_slice(&body).map_err(|e| ClientError::Malformed(e.to_string()))
     }
 
+    /// `POST /v1/enrollment/revoke-claim` (SAM RR): revoke one accepted request by digest.
+    pub fn revoke_claim(
+        &self,
+        claim: &crate::revocation::ClaimRef,
+    ) -> Result<crate::revocation::ClaimRevoked, ClientError> {
+        let request = serde_json::to_vec(claim).unwrap_or_default();
+        let body = self.send("POST", "/v1/enrollment/revoke-claim", Some(&request))?;
+        serde_json::from_slice(&body).map_err(|e| ClientError::Malformed(e.to_string()))
+    }
+
     /// `POST /v1/enrollment/reinstate` (SAM RR): let a revoked leaf enroll again.
     pub fn reinstate_leaf(
         &self,

@@ -1,5 +1,9 @@
 //! `POST /v1/enrollment/revoke` and `POST /v1/enrollment/reinstate`: an operator throws a
 //! leaf out of an RR's enrollment registry, or lets it back in.
+//! `POST /v1/enrollment/revoke-claim`: an operator revokes one accepted request by its
+//! claim digest (as `GET /v1/enrollment` lists it), for good: that exact request is
+//! refused `revoked-claim` when replayed, while the leaf may enroll again with a fresh
+//! claim (for instance after its join token or key was rotated).
 //!
 //! Contract: the handler parses the JSON body into a [`LeafRef`] (a bad body is answered
 //! `400` naming the field, before the core sees anything) and passes it to the core as
@@ -38,9 +42,51 @@ impl LeafRef {
     }
 }
 
+/// The body of `POST /v1/enrollment/revoke-claim`: the digest of one accepted request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimRef {
+    /// `sha256:` and 64 hex digits, or the 64 hex digits alone.
+    pub digest: String,
+}
+
+impl ClaimRef {
+    /// Parses a request body; the error names the field and the expected form.
+    pub fn parse(body: &[u8]) -> Result<ClaimRef, String> {
+        let parsed: ClaimRef = serde_json::from_slice(body)
+            .map_err(|e| format!("the body must be {{\"digest\": \"sha256:...\"}}: {e}"))?;
+        parsed.bytes()?;
+        Ok(parsed)
+    }
+
+    /// The 32 digest bytes; the error says what is wrong with `digest`.
+    pub fn bytes(&self) -> Result<[u8; 32], String> {
+        let hex = self.digest.strip_prefix("sha256:").unwrap_or(&self.digest);
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!(
+                "`digest` must be `sha256:` and 64 hex digits (as GET /v1/enrollment lists it), not {:?}",
+                self.digest
+            ));
+        }
+        let mut out = [0u8; 32];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
+                .map_err(|e| format!("`digest`: {e}"))?;
+        }
+        Ok(out)
+    }
+}
+
 /// A request for the core.
 #[derive(Debug)]
 pub enum EnrollmentCommand {
+    /// Revoke one accepted request by digest, permanently.
+    RevokeClaim {
+        /// The request's digest.
+        claim: ClaimRef,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Result<ClaimRevoked, EnrollmentRefused>>,
+    },
     /// Revoke the leaf: drop its claim and refuse it until reinstated.
     Revoke {
         /// The leaf.
@@ -65,6 +111,16 @@ pub struct Revoked {
     /// Whether the leaf had an accepted claim that was dropped (its tunnel, session and
     /// routes went with it).
     pub claim_dropped: bool,
+}
+
+/// Answer of `POST /v1/enrollment/revoke-claim`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimRevoked {
+    /// Always `true`: the digest is revoked now (also when it already was).
+    pub revoked: bool,
+    /// The leaf whose current claim it was, when it was a current claim (that claim was
+    /// dropped with its tunnel, session and routes); `None` for an old or unknown digest.
+    pub claim_dropped_for: Option<LeafRef>,
 }
 
 /// Answer of `POST /v1/enrollment/reinstate`.
@@ -110,5 +166,21 @@ mod tests {
         assert!(extra.contains("`x`"), "{extra}");
         assert!(LeafRef::parse(b"\xff\x00").is_err());
         assert!(LeafRef::parse(b"").is_err());
+    }
+
+    #[test]
+    fn a_claim_digest_parses_with_or_without_its_prefix() {
+        let hex = "ab".repeat(32);
+        for text in [format!("sha256:{hex}"), hex.clone()] {
+            let body = format!("{{\"digest\":\"{text}\"}}");
+            let claim = ClaimRef::parse(body.as_bytes()).unwrap();
+            assert_eq!(claim.bytes().unwrap(), [0xab; 32]);
+        }
+        for bad in ["sha256:abc", "", &"zz".repeat(32), &format!("md5:{hex}")] {
+            let body = format!("{{\"digest\":\"{bad}\"}}");
+            let error = ClaimRef::parse(body.as_bytes()).unwrap_err();
+            assert!(error.contains("`digest`"), "{bad}: {error}");
+        }
+        assert!(ClaimRef::parse(br#"{"leaf_id":"a"}"#).is_err());
     }
 }

@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::config_push::{ConfigCommand, PushRefused};
 use crate::limits::{Enforcer, ErrorBody, Limits};
-use crate::revocation::{EnrollmentCommand, EnrollmentRefused, LeafRef};
+use crate::revocation::{ClaimRef, EnrollmentCommand, EnrollmentRefused, LeafRef};
 use crate::routes::{DEFAULT_PAGE, MAX_PAGE, RouteQuery};
 use crate::{PeerList, Snapshot, Status};
 
@@ -121,6 +121,7 @@ pub fn router(backend: Backend, access: Access) -> Router {
         .route("/v1/config", post(push_config))
         .route("/v1/config/confirm", post(confirm_config))
         .route("/v1/enrollment/revoke", post(revoke_leaf))
+        .route("/v1/enrollment/revoke-claim", post(revoke_claim))
         .route("/v1/enrollment/reinstate", post(reinstate_leaf))
         .layer(middleware::from_fn_with_state(
             enforcer.clone(),
@@ -332,6 +333,18 @@ async fn revoke_leaf(State(state): State<Backend>, body: axum::body::Bytes) -> R
         Err(error) => return bad_request(error, "send the leaf's policy and leaf id as JSON"),
     };
     ask_enrollment(&state, |reply| EnrollmentCommand::Revoke { leaf, reply }).await
+}
+
+async fn revoke_claim(State(state): State<Backend>, body: axum::body::Bytes) -> Response {
+    let claim = match ClaimRef::parse(&body) {
+        Ok(claim) => claim,
+        Err(error) => return bad_request(error, "send the claim digest GET /v1/enrollment lists"),
+    };
+    ask_enrollment(&state, |reply| EnrollmentCommand::RevokeClaim {
+        claim,
+        reply,
+    })
+    .await
 }
 
 async fn reinstate_leaf(State(state): State<Backend>, body: axum::body::Bytes) -> Response {

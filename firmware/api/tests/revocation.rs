@@ -1,4 +1,4 @@
-//! `POST /v1/enrollment/revoke|reinstate` over loopback: the body is checked before the
+//! `POST /v1/enrollment/revoke|reinstate|revoke-claim` over loopback: the body is checked before the
 //! core sees it, the core's answers and refusals reach the client unchanged, and without
 //! a core channel the endpoints answer 503. The core here is a task that answers the
 //! commands by the contract of `api::revocation` (a revoked set of leaf ids).
@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use api::Snapshot;
 use api::client::{Client, ClientError};
-use api::revocation::{EnrollmentCommand, EnrollmentRefused, LeafRef, Reinstated, Revoked};
+use api::revocation::{
+    ClaimRef, ClaimRevoked, EnrollmentCommand, EnrollmentRefused, LeafRef, Reinstated, Revoked,
+};
 use api::server::{Access, Backend, serve};
 use tokio::sync::{mpsc, watch};
 
@@ -67,6 +69,13 @@ async fn core(mut commands: mpsc::Receiver<EnrollmentCommand>, seen: mpsc::Unbou
                     }),
                 };
                 let _ = reply.send(answer);
+            }
+            EnrollmentCommand::RevokeClaim { claim, reply } => {
+                let current = claim.bytes() == Ok([0xab; 32]);
+                let _ = reply.send(Ok(ClaimRevoked {
+                    revoked: true,
+                    claim_dropped_for: current.then(|| leaf("sites", "enrolled")),
+                }));
             }
         }
     }
@@ -131,11 +140,20 @@ fn answers_and_refusals_of_the_core_reach_the_client() {
     let (status, body) = status_of(client.revoke_leaf(&leaf("nope", "a")));
     assert_eq!(status, 404);
     assert!(body.contains("no enrollment policy `nope`"), "{body}");
+    let claim = ClaimRef {
+        digest: format!("sha256:{}", "ab".repeat(32)),
+    };
+    let dropped = client.revoke_claim(&claim).unwrap();
+    assert_eq!(dropped.claim_dropped_for, Some(leaf("sites", "enrolled")));
+    let old = ClaimRef {
+        digest: "cd".repeat(32),
+    };
+    assert_eq!(client.revoke_claim(&old).unwrap().claim_dropped_for, None);
     let mut reached = 0;
     while seen.try_recv().is_ok() {
         reached += 1;
     }
-    assert_eq!(reached, 4);
+    assert_eq!(reached, 6);
 }
 
 #[test]
@@ -151,6 +169,12 @@ fn a_bad_body_is_refused_before_the_core() {
         assert_eq!(status, 400, "{body}");
         assert!(body.contains(field), "{body}");
     }
+    let short = ClaimRef {
+        digest: "sha256:12".into(),
+    };
+    let (status, body) = status_of(client.revoke_claim(&short));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("`digest`"), "{body}");
     assert!(seen.try_recv().is_err(), "a bad body reached the core");
 }
 
@@ -161,4 +185,8 @@ fn without_a_core_the_endpoints_answer_503() {
     let client = Client::new(&url, None).unwrap();
     assert_eq!(status_of(client.revoke_leaf(&leaf("sites", "a"))).0, 503);
     assert_eq!(status_of(client.reinstate_leaf(&leaf("sites", "a"))).0, 503);
+    let claim = ClaimRef {
+        digest: "ab".repeat(32),
+    };
+    assert_eq!(status_of(client.revoke_claim(&claim)).0, 503);
 }

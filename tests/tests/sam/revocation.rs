@@ -3,7 +3,9 @@
 //! leaf A loses client B's /32 within seconds, the RR lists the revocation, B's
 //! enrollments (its own, after a reset, and a replay of its old request) are refused
 //! `revoked-leaf`, also after an RR restart; reinstating lets B enroll again and A
-//! installs client B's /32 again.
+//! installs client B's /32 again. Then the operator revokes B's current claim by digest
+//! (`routerd-tool enrollment revoke-claim`): the claim and client B's /32 go, and a
+//! replay of that exact request is refused `revoked-claim`.
 
 use super::*;
 
@@ -207,5 +209,67 @@ pub(super) fn revoke_and_reinstate(
         wait_for(5, || has_claim(rr, "leaf-b").then_some(())).is_some(),
         "{}",
         rr.doc("/v1/enrollment")
+    );
+
+    revoke_current_claim(ul, rr, leaf_b, a_ns);
+}
+
+/// Revokes leaf B's current claim by its digest, as the RR lists it.
+fn revoke_current_claim(ul: &Netns, rr: &Router<'_>, leaf_b: &Router<'_>, a_ns: &Netns) {
+    let claims = rr.doc("/v1/enrollment")["rr"]["claims"].clone();
+    let digest = claims
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["leaf_id"] == "leaf-b"))
+        .and_then(|c| c["digest"].as_str())
+        .unwrap_or_else(|| panic!("no claim of leaf-b: {claims}"))
+        .to_string();
+    let replay = recorded_request(leaf_b);
+    let (status, body) = post(
+        rr.ns,
+        "/v1/enrollment/revoke-claim",
+        r#"{"digest":"sha256:1234"}"#,
+    )
+    .expect("the RR answers");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("digest"), "{body}");
+
+    let out = rr
+        .ns
+        .command(binary("routerd-tool"))
+        .args([
+            "enrollment",
+            "revoke-claim",
+            "--router",
+            "http://127.0.0.1:7179",
+        ])
+        .args([digest.as_str(), "--json"])
+        .output()
+        .expect("run routerd-tool");
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(out.status.code(), Some(0), "{answer}");
+    assert_eq!(answer["revoked"], true, "{answer}");
+    assert_eq!(answer["claim_dropped_for"]["leaf_id"], "leaf-b", "{answer}");
+    let withdrawn = wait_for(WITHDRAW_SECS, || {
+        (!routes(a_ns, CLIENT_B).contains("via")).then_some(())
+    });
+    assert!(
+        withdrawn.is_some(),
+        "leaf A still routes client B: {}",
+        routes(a_ns, CLIENT_B)
+    );
+    let before = refusals(rr, "revoked-claim");
+    let (status, body) = http(ul, RR_UNDERLAY, 4179, &replay).expect("an answer to the replay");
+    assert_eq!(
+        (status, body.as_str()),
+        (403, r#"{"refused":"revoked-claim"}"#)
+    );
+    assert!(
+        wait_for(5, || (refusals(rr, "revoked-claim") > before).then_some(())).is_some(),
+        "{}",
+        rr.doc("/v1/enrollment")
+    );
+    assert!(
+        !revoked_listed(rr, "leaf-b"),
+        "a claim revoke must not revoke the leaf"
     );
 }

@@ -10,10 +10,11 @@
 //! `enrollment revoke --policy P LEAF_ID` / `enrollment reinstate --policy P LEAF_ID`
 //! (on an RR) post to `/v1/enrollment/revoke` / `/v1/enrollment/reinstate`; exit 0 done,
 //! 1 refused (not an RR, unknown policy) or unreachable, 2 usage.
+//! `enrollment revoke-claim DIGEST` (on an RR) posts to `/v1/enrollment/revoke-claim`.
 
 use std::fmt::Write as _;
 
-use api::revocation::LeafRef;
+use api::revocation::{ClaimRef, ClaimRevoked, LeafRef};
 use api::sam::{Enrollment, LeafEnrollment, RrEnrollment};
 
 use crate::status::{ApiArgs, connect, exit_code};
@@ -53,6 +54,30 @@ Exit codes: 0 revoked; 1 refused (not an RR, unknown policy) or unreachable; 2 u
 Exit codes: 0 reinstated; 1 refused (not an RR, unknown policy) or unreachable; 2 usage."
     )]
     Reinstate(Target),
+    /// Revoke one accepted request by its claim digest (the `DIGEST` column of
+    /// `routerd-tool enrollment` on the RR), for good: a replay of that request is
+    /// refused (`revoked-claim`). When it is a leaf's current claim, the claim, tunnel
+    /// and session are dropped; the leaf may enroll again with a fresh claim (revoke the
+    /// leaf to keep it out).
+    #[command(
+        after_help = "Example: routerd-tool enrollment revoke-claim --router http://192.0.2.1:7179 \
+    --token-file ~/.routerd-token sha256:4ad4ea01...\n\
+Exit codes: 0 revoked; 1 refused (not an RR, malformed digest) or unreachable; 2 usage."
+    )]
+    RevokeClaim(ClaimTarget),
+}
+
+/// The claim a `revoke-claim` is about, and where to send it.
+#[derive(clap::Args)]
+struct ClaimTarget {
+    #[command(flatten)]
+    api: ApiArgs,
+    /// The claim digest, `sha256:` and 64 hex digits (the prefix may be left out).
+    #[arg(value_name = "DIGEST")]
+    digest: String,
+    /// Print the API's JSON answer instead of a sentence.
+    #[arg(long)]
+    json: bool,
 }
 
 /// The leaf a revoke or reinstate is about, and where to send it.
@@ -76,6 +101,7 @@ pub(crate) fn run(args: Args) -> i32 {
     match args.action {
         Some(Action::Revoke(target)) => return change(&target, true),
         Some(Action::Reinstate(target)) => return change(&target, false),
+        Some(Action::RevokeClaim(target)) => return revoke_claim(&target),
         None => {}
     }
     let client = match connect(&args.api) {
@@ -134,6 +160,46 @@ fn change(target: &Target, revoke: bool) -> i32 {
         false => println!("{text}"),
     }
     0
+}
+
+/// Posts a claim revoke for `target`; returns the exit code.
+fn revoke_claim(target: &ClaimTarget) -> i32 {
+    let claim = ClaimRef {
+        digest: target.digest.clone(),
+    };
+    if let Err(error) = claim.bytes() {
+        eprintln!("error: {error}");
+        return 2;
+    }
+    let client = match connect(&target.api) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match client.revoke_claim(&claim) {
+        Ok(answer) if target.json => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&answer).unwrap_or_default()
+            )
+        }
+        Ok(answer) => println!("{}", claim_revoked_text(&claim, &answer)),
+        Err(e) => return exit_code(&e),
+    }
+    0
+}
+
+fn claim_revoked_text(claim: &ClaimRef, answer: &ClaimRevoked) -> String {
+    match &answer.claim_dropped_for {
+        Some(leaf) => format!(
+            "revoked claim {}: it was the current claim of {} (policy {}), dropped with its \
+             tunnel and session; a replay is refused, a fresh claim is not",
+            claim.digest, leaf.leaf_id, leaf.policy
+        ),
+        None => format!(
+            "revoked claim {}: no current claim had it; a replay of it is refused",
+            claim.digest
+        ),
+    }
 }
 
 fn revoked_text(leaf: &LeafRef, claim_dropped: bool) -> String {
@@ -211,7 +277,7 @@ fn render_leaf(out: &mut String, leaf: &LeafEnrollment) {
 
 fn render_rr(out: &mut String, rr: &RrEnrollment) {
     let _ = writeln!(out, "claims      {}", rr.claims.len());
-    out.push_str("\nLEAF / POLICY / TUNNEL / OWNED / ENDPOINT / EXPIRES IN\n");
+    out.push_str("\nLEAF / POLICY / TUNNEL / OWNED / ENDPOINT / EXPIRES IN / DIGEST\n");
     if rr.claims.is_empty() {
         out.push_str("(none)\n");
     }
@@ -222,13 +288,14 @@ fn render_rr(out: &mut String, rr: &RrEnrollment) {
             .or(c.underlay_endpoint.as_deref());
         let _ = writeln!(
             out,
-            "{}  {}  {}  {}  {}  {}s",
+            "{}  {}  {}  {}  {}  {}s  {}",
             c.leaf_id,
             c.policy,
             c.tunnel_address,
             c.owned.join(","),
             or_dash(endpoint),
-            c.expires_in_secs
+            c.expires_in_secs,
+            c.digest
         );
     }
     for r in &rr.refusals {
@@ -316,7 +383,7 @@ mod tests {
         );
         assert!(
             text.contains(
-                "site-a  clients  203.0.113.11  198.51.100.11/32  198.51.100.200:40000  60s\n"
+                "site-a  clients  203.0.113.11  198.51.100.11/32  198.51.100.200:40000  60s  sha256:cd\n"
             ),
             "{text}"
         );

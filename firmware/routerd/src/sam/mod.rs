@@ -249,7 +249,8 @@ impl SamRuntime {
         }
     }
 
-    /// Answers an operator's revoke or reinstate (`409` unless this router is a SAM RR).
+    /// Answers an operator's revoke, claim revoke or reinstate (`409` unless this router
+    /// is a SAM RR).
     pub(crate) fn on_enrollment_command(&mut self, command: api::revocation::EnrollmentCommand) {
         use api::revocation::{EnrollmentCommand, EnrollmentRefused};
         let not_rr = || EnrollmentRefused {
@@ -272,6 +273,16 @@ impl SamRuntime {
                     Side::Leaf(_) => Err(not_rr()),
                 };
                 let _ = reply.send(answer);
+            }
+            (Some(active), EnrollmentCommand::RevokeClaim { claim, reply }) => {
+                let answer = match &mut active.side {
+                    Side::Rr(rr) => rr.revoke_claim(&claim, &active.transport, &mut self.inputs),
+                    Side::Leaf(_) => Err(not_rr()),
+                };
+                let _ = reply.send(answer);
+            }
+            (None, EnrollmentCommand::RevokeClaim { reply, .. }) => {
+                let _ = reply.send(Err(not_rr()));
             }
             (None, EnrollmentCommand::Revoke { reply, .. }) => {
                 let _ = reply.send(Err(not_rr()));

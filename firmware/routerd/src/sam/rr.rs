@@ -216,6 +216,48 @@ impl RrRuntime {
         })
     }
 
+    /// Revokes one accepted request by digest (operator command), for good. When it is a
+    /// leaf's current claim, the claim goes with its tunnel and BGP session as in
+    /// [`Self::revoke`]; the leaf may enroll again with a fresh claim, while a replay of
+    /// this one is refused `revoked-claim`.
+    pub(crate) fn revoke_claim(
+        &mut self,
+        claim: &api::revocation::ClaimRef,
+        transport: &TransportHandle,
+        inputs: &mut Vec<Input<'static>>,
+    ) -> Result<api::revocation::ClaimRevoked, api::revocation::EnrollmentRefused> {
+        let digest = claim.bytes().map(sam::ClaimDigest).map_err(|error| {
+            api::revocation::EnrollmentRefused {
+                status: 400,
+                error,
+                hint: "copy the digest from GET /v1/enrollment".into(),
+            }
+        })?;
+        let current = self
+            .registry
+            .accepted_claims()
+            .find(|(_, c)| c.digest == digest)
+            .map(|(p, c)| {
+                (
+                    p.to_string(),
+                    c.subject().leaf_id.to_string(),
+                    c.subject().tunnel_address,
+                )
+            });
+        self.registry.revoke_claim(digest);
+        self.revocations += 1;
+        tracing::warn!(%digest, leaf = ?current.as_ref().map(|c| &c.1), "claim revoked by the operator");
+        self.after_change(transport, inputs);
+        if let Some((_, _, addr)) = &current {
+            inputs.push(Input::RemovePeer(IpAddr::V4(*addr)));
+        }
+        Ok(api::revocation::ClaimRevoked {
+            revoked: true,
+            claim_dropped_for: current
+                .map(|(policy, leaf_id, _)| api::revocation::LeafRef { policy, leaf_id }),
+        })
+    }
+
     /// Lifts a revocation (operator command); the leaf enrolls on its next attempt.
     pub(crate) fn reinstate(
         &mut self,

@@ -119,6 +119,23 @@ impl Backend {
         Ok(())
     }
 
+    /// Removes a half-built tunnel's device before the build is retried, and nothing
+    /// else: with kernel WireGuard the WireGuard peer stays, so a retry does not cost the
+    /// peer its session, handshake and counters. Absent is fine.
+    pub(super) async fn remove_device(&self, peer: &TunnelPeer) {
+        let links = match self {
+            Backend::Kernel(links) => links,
+            Backend::KernelWireGuard(wg) => wg.links(),
+            Backend::Userspace(_) => return self.remove(peer).await,
+        };
+        match links.delete_link(&peer.device).await {
+            Ok(()) | Err(KernelError::NoSuchDevice { .. }) => {}
+            Err(error) => {
+                tracing::warn!(device = %peer.device, %error, "cannot remove tunnel device")
+            }
+        }
+    }
+
     /// Removes the peer's device (and with it its address and routes) and, with kernel
     /// WireGuard, its WireGuard peer; absent is fine.
     pub(super) async fn remove(&self, peer: &TunnelPeer) {

@@ -158,6 +158,11 @@ impl KernelWireGuard {
         Ok(())
     }
 
+    /// The link handle the device and its IPIP links are managed with.
+    pub(super) fn links(&self) -> &Links {
+        &self.links
+    }
+
     /// Deletes the peer's IPIP link and WireGuard peer; absent ones are fine.
     pub(super) async fn remove(&self, peer: &TunnelPeer) -> Result<(), KernelError> {
         match self.links.delete_link(&peer.device).await {

@@ -270,7 +270,7 @@ impl Task {
                 }
                 Err(error) => {
                     tracing::warn!(device = %peer.device, peer = %peer.label, %error, "cannot build tunnel; retrying every second");
-                    self.backend.remove(peer).await;
+                    self.backend.remove_device(peer).await;
                     self.failed
                         .insert(peer.device.clone(), (peer.clone(), error.to_string()));
                 }

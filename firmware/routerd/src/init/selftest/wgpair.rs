@@ -159,7 +159,7 @@ pub(super) async fn run(side: &str) -> Result<(), PairError> {
         .iter()
         .flat_map(|p| p.allowed_ips.iter().map(|n| n.to_string()))
         .collect();
-    if allowed != [format!("{}/32", other.tunnel)] {
+    if allowed != [format!("{}/32", other.wireguard)] {
         return Err(PairError::Check(format!("allowed IPs {allowed:?}")));
     }
     console(&format!(
