@@ -145,9 +145,7 @@ impl Client {
         &self,
         leaf: &crate::revocation::LeafRef,
     ) -> Result<crate::revocation::Revoked, ClientError> {
-        let request = serde_json::to_vec(leaf).unwrap_or_default();
-        let body = self.send("POST", "/v1/enrollment/revoke", Some(&request))?;
-        serde_json::from_slice(&body).map_err(|e| ClientError::Malformed(e.to_string()))
+        self.post_json("/v1/enrollment/revoke", leaf)
     }
 
     /// `POST /v1/enrollment/revoke-claim` (SAM RR): revoke one accepted request by digest.
@@ -155,9 +153,7 @@ impl Client {
         &self,
         claim: &crate::revocation::ClaimRef,
     ) -> Result<crate::revocation::ClaimRevoked, ClientError> {
-        let request = serde_json::to_vec(claim).unwrap_or_default();
-        let body = self.send("POST", "/v1/enrollment/revoke-claim", Some(&request))?;
-        serde_json::from_slice(&body).map_err(|e| ClientError::Malformed(e.to_string()))
+        self.post_json("/v1/enrollment/revoke-claim", claim)
     }
 
     /// `POST /v1/enrollment/reinstate` (SAM RR): let a revoked leaf enroll again.
@@ -165,8 +161,17 @@ impl Client {
         &self,
         leaf: &crate::revocation::LeafRef,
     ) -> Result<crate::revocation::Reinstated, ClientError> {
-        let request = serde_json::to_vec(leaf).unwrap_or_default();
-        let body = self.send("POST", "/v1/enrollment/reinstate", Some(&request))?;
+        self.post_json("/v1/enrollment/reinstate", leaf)
+    }
+
+    /// `POST path` with `request` as JSON; the 2xx answer parsed as `T`.
+    fn post_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        request: &impl serde::Serialize,
+    ) -> Result<T, ClientError> {
+        let request = serde_json::to_vec(request).unwrap_or_default();
+        let body = self.send("POST", path, Some(&request))?;
         serde_json::from_slice(&body).map_err(|e| ClientError::Malformed(e.to_string()))
     }
 

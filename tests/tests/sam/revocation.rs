@@ -59,6 +59,22 @@ fn recorded_request(leaf: &Router<'_>) -> String {
     )
 }
 
+/// Sends `replay` to the RR's enrollment listener: it must be refused with `reason`
+/// (403), and the RR must count the refusal.
+fn assert_replay_refused(ul: &Netns, rr: &Router<'_>, replay: &str, reason: &str) {
+    let before = refusals(rr, reason);
+    let (status, body) = http(ul, RR_UNDERLAY, 4179, replay).expect("an answer to the replay");
+    assert_eq!(
+        (status, body),
+        (403, format!(r#"{{"refused":"{reason}"}}"#))
+    );
+    assert!(
+        wait_for(5, || (refusals(rr, reason) > before).then_some(())).is_some(),
+        "{}",
+        rr.doc("/v1/enrollment")
+    );
+}
+
 fn revoked_listed(rr: &Router<'_>, leaf_id: &str) -> bool {
     rr.doc("/v1/enrollment")["rr"]["revoked"]
         .as_array()
@@ -136,17 +152,7 @@ pub(super) fn revoke_and_reinstate(
     );
 
     // A replay of B's old request is refused `revoked-leaf`, and counted.
-    let before = refusals(rr, "revoked-leaf");
-    let (status, body) = http(ul, RR_UNDERLAY, 4179, &replay).expect("an answer to the replay");
-    assert_eq!(
-        (status, body.as_str()),
-        (403, r#"{"refused":"revoked-leaf"}"#)
-    );
-    assert!(
-        wait_for(5, || (refusals(rr, "revoked-leaf") > before).then_some(())).is_some(),
-        "{}",
-        rr.doc("/v1/enrollment")
-    );
+    assert_replay_refused(ul, rr, &replay, "revoked-leaf");
 
     // B, reset (its state gone), enrolls again at once and is refused.
     leaf_b.stop();
@@ -257,17 +263,7 @@ fn revoke_current_claim(ul: &Netns, rr: &Router<'_>, leaf_b: &Router<'_>, a_ns: 
         "leaf A still routes client B: {}",
         routes(a_ns, CLIENT_B)
     );
-    let before = refusals(rr, "revoked-claim");
-    let (status, body) = http(ul, RR_UNDERLAY, 4179, &replay).expect("an answer to the replay");
-    assert_eq!(
-        (status, body.as_str()),
-        (403, r#"{"refused":"revoked-claim"}"#)
-    );
-    assert!(
-        wait_for(5, || (refusals(rr, "revoked-claim") > before).then_some(())).is_some(),
-        "{}",
-        rr.doc("/v1/enrollment")
-    );
+    assert_replay_refused(ul, rr, &replay, "revoked-claim");
     assert!(
         !revoked_listed(rr, "leaf-b"),
         "a claim revoke must not revoke the leaf"

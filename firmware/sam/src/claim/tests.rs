@@ -174,15 +174,7 @@ fn digest_names_claim_and_mac() {
 
 #[test]
 fn answer_canonical_layout_and_nonce_binding() {
-    let answer = Answer {
-        version: ANSWER_VERSION,
-        leaf_id: LeafId::new("leaf-1").unwrap(),
-        policy: PolicyName::new("sites").unwrap(),
-        claim_digest: ClaimDigest([0x55; 32]),
-        rr_set: rr_set(),
-        issued_at: 1000,
-        expires_at: 4600,
-    };
+    let answer = fixture_answer();
     let mut expected = Vec::new();
     expected.extend_from_slice(b"SAMA\x02");
     expected.extend_from_slice(b"\x00\x06leaf-1\x00\x05sites");
@@ -219,7 +211,7 @@ fn answer_canonical_layout_and_nonce_binding() {
         ..answer
     };
     assert!(backwards.canonical_bytes().is_err());
-    let mut half = answer_for_half();
+    let mut half = fixture_answer();
     half.rr_set.route_reflectors[1].wireguard_address = None;
     assert_eq!(
         half.canonical_bytes(),
@@ -229,7 +221,8 @@ fn answer_canonical_layout_and_nonce_binding() {
     );
 }
 
-fn answer_for_half() -> Answer {
+/// An answer for leaf 1 with the fixture RR set, issued at 1000 for an hour.
+fn fixture_answer() -> Answer {
     Answer {
         version: ANSWER_VERSION,
         leaf_id: LeafId::new("leaf-1").unwrap(),
