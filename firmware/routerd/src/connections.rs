@@ -19,7 +19,7 @@ use std::time::Duration;
 use bgp::speaker::ConnId;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::{AbortHandle, JoinSet};
 
@@ -31,6 +31,11 @@ const WRITE_STALL: Duration = Duration::from_secs(120);
 const READ_CHUNK_MAX: usize = 64 * 1024;
 /// Smallest single read: a session that only exchanges keepalives reads this much.
 const READ_CHUNK_MIN: usize = 4 * 1024;
+/// Listen backlog (the kernel caps it at `net.core.somaxconn`, 4096 by default): a
+/// thousand leaves connecting at once must not overflow the accept queue, whose dropped
+/// handshakes wait a second for the SYN retransmission (the default of 128 lost about
+/// 800 of 1,000 first attempts).
+const LISTEN_BACKLOG: u32 = 4096;
 
 /// Something that happened on the network, for the core.
 #[derive(Debug)]
@@ -75,13 +80,20 @@ pub(crate) enum NetEvent {
 /// Sender half every network task reports through.
 pub(crate) type EventSender = mpsc::Sender<NetEvent>;
 
-/// Binds a listener on `addr`; the returned future forwards accepted connections until
-/// the channel closes (the caller spawns it).
+/// Binds a listener on `addr` with a backlog of [`LISTEN_BACKLOG`]; the returned future
+/// forwards accepted connections until the channel closes (the caller spawns it).
 pub(crate) async fn listen(
     addr: SocketAddr,
     events: EventSender,
 ) -> io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
-    let listener = TcpListener::bind(addr).await?;
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    let listener = socket.listen(LISTEN_BACKLOG)?;
     tracing::info!(%addr, "listening for BGP");
     Ok(async move {
         loop {
