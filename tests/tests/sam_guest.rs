@@ -7,6 +7,8 @@
 //!   `datapath = "kernel"`): tunnel built, TCP across it in both directions, WireGuard
 //!   counters read from the kernel, allowed IPs = the peer's WireGuard address only, tunnel
 //!   and WireGuard peer removed again.
+//! - `kernel_ipip_pair_carries_tcp_both_ways`: the same with plain kernel IPIP between
+//!   the segment addresses (`ipippair`: `mode = "ipip"` on the kernel datapath).
 //!
 //! Images are built with the real image builder into `target/sam-guest/` (routerd for
 //! the musl target with `--release`; `ROUTERD_IMAGE_TARGET_DIR` points at a cargo target
@@ -77,44 +79,59 @@ fn expect(guest: &mut Guest, other: &Guest, marker: &str, timeout: Duration) -> 
 
 #[test]
 fn kernel_wireguard_pair_carries_tcp_both_ways() {
+    pair_carries_tcp_both_ways("wgpair", "selftest wgpair status datapath=kernel");
+}
+
+#[test]
+fn kernel_ipip_pair_carries_tcp_both_ways() {
+    pair_carries_tcp_both_ways("ipippair", "selftest ipippair status datapath=kernel");
+}
+
+/// Two guests of the self-test image run the init's pair self test `test` (side a and
+/// side b) on one QEMU socket segment; both must pass, report `status_line` and remove
+/// their tunnel again.
+fn pair_carries_tcp_both_ways(test: &str, status_line: &str) {
     if !system_tests::require_root() || !system_tests::qemu::available(Arch::X86_64) {
         return;
     }
     let dir = images::selftest_image();
-    let base = 20_000 + (std::process::id() % 20_000) as u16;
-    let mut a = Guest::start(&direct_boot(
-        dir,
-        "routerd.selftest=wgpair-a",
-        192,
-        socket_nic(base, base + 1, "52:54:00:5a:00:01"),
-    ))
-    .unwrap();
-    let mut b = Guest::start(&direct_boot(
-        dir,
-        "routerd.selftest=wgpair-b",
-        192,
-        socket_nic(base + 1, base, "52:54:00:5a:00:02"),
-    ))
-    .unwrap();
-    let up = expect(&mut a, &b, "selftest wgpair tunnel up", SELFTEST_TIMEOUT);
-    eprintln!("side a: tunnel up {up:?} after QEMU start");
+    let base =
+        20_000 + (std::process::id() % 10_000) as u16 * 2 + u16::from(test == "ipippair") * 20_000;
+    let side = |name: &str, local: u16, remote: u16, mac: &str| {
+        Guest::start(&direct_boot(
+            dir,
+            &format!("routerd.selftest={test}-{name}"),
+            192,
+            socket_nic(local, remote, mac),
+        ))
+        .unwrap()
+    };
+    let mut a = side("a", base, base + 1, "52:54:00:5a:00:01");
+    let mut b = side("b", base + 1, base, "52:54:00:5a:00:02");
+    let up = expect(
+        &mut a,
+        &b,
+        &format!("selftest {test} tunnel up"),
+        SELFTEST_TIMEOUT,
+    );
+    eprintln!("{test} side a: tunnel up {up:?} after QEMU start");
     // Both outcomes of the self test end in an orderly power-off.
     let done_a = expect(&mut a, &b, "routerd: powering off", SELFTEST_TIMEOUT);
     let done_b = expect(&mut b, &a, "routerd: powering off", SELFTEST_TIMEOUT);
-    eprintln!("side a finished {done_a:?}, side b {done_b:?} after QEMU start");
+    eprintln!("{test} side a finished {done_a:?}, side b {done_b:?} after QEMU start");
     for (guest, other, side) in [(&a, &b, "a"), (&b, &a, "b")] {
         let log = guest.transcript();
         let context = format!("{log}\n--- other guest ---\n{}", other.transcript());
         assert!(
-            log.contains(&format!("selftest wgpair passed side={side}")),
+            log.contains(&format!("selftest {test} passed side={side}")),
             "side {side} did not pass\n{context}"
         );
         assert!(
-            log.contains("selftest wgpair status datapath=kernel"),
+            log.contains(status_line),
             "side {side}: no kernel status line\n{context}"
         );
         assert!(
-            log.contains("selftest wgpair removal ok"),
+            log.contains(&format!("selftest {test} removal ok")),
             "side {side}: no removal\n{context}"
         );
     }

@@ -7,6 +7,8 @@
 //! - `wgpair-a` / `wgpair-b`: two guests on one segment run routerd's kernel transport
 //!   (kernel WireGuard with IPIP inside) toward each other and talk TCP across it; see
 //!   [`wgpair`]. Ends in `routerd: selftest wgpair passed` or `... FAILED: reason`.
+//! - `ipippair-a` / `ipippair-b`: the same over plain kernel IPIP (no WireGuard); ends in
+//!   `routerd: selftest ipippair passed` or `... FAILED: reason`.
 
 mod wgpair;
 
@@ -38,8 +40,12 @@ pub(super) fn run(name: &str) -> Outcome {
                 }
             }
         }
-        "wgpair-a" | "wgpair-b" => {
-            let side = &name["wgpair-".len()..];
+        "wgpair-a" | "wgpair-b" | "ipippair-a" | "ipippair-b" => {
+            let (test, side) = name.split_once('-').unwrap_or((name, ""));
+            let mode = match test {
+                "wgpair" => wgpair::PairMode::WireGuard,
+                _ => wgpair::PairMode::PlainIpip,
+            };
             let runtime = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -47,9 +53,9 @@ pub(super) fn run(name: &str) -> Outcome {
                 Ok(rt) => rt,
                 Err(e) => return Outcome::Fatal(format!("selftest: no runtime: {e}")),
             };
-            match runtime.block_on(wgpair::run(side)) {
-                Ok(()) => console(&format!("selftest wgpair passed side={side}")),
-                Err(e) => console(&format!("selftest wgpair FAILED side={side}: {e}")),
+            match runtime.block_on(wgpair::run(side, mode)) {
+                Ok(()) => console(&format!("selftest {test} passed side={side}")),
+                Err(e) => console(&format!("selftest {test} FAILED side={side}: {e}")),
             }
             Outcome::Stopped
         }

@@ -11,6 +11,10 @@
 //! `selftest wgpair tunnel up ...`, `selftest wgpair tcp ... ok`, and at the end
 //! `selftest wgpair passed datapath=kernel ...` or `selftest wgpair FAILED: ...`.
 //!
+//! `ipippair-a` / `ipippair-b` run the same exchange over plain kernel IPIP between the
+//! segment addresses (no WireGuard; `selftest ipippair ...` lines): the kernel datapath
+//! of `mode = "ipip"`.
+//!
 //! Every wait has a deadline; nothing sleeps for a fixed time to let something happen.
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -78,8 +82,29 @@ pub(super) enum PairError {
     Check(String),
 }
 
+/// Which transport the pair runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PairMode {
+    /// Kernel IPIP inside kernel WireGuard (`wgpair`).
+    WireGuard,
+    /// Plain kernel IPIP between the segment addresses (`ipippair`).
+    PlainIpip,
+}
+
+impl PairMode {
+    /// The self test's name in console lines.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            PairMode::WireGuard => "wgpair",
+            PairMode::PlainIpip => "ipippair",
+        }
+    }
+}
+
 /// Runs side `a` or `b`.
-pub(super) async fn run(side: &str) -> Result<(), PairError> {
+pub(super) async fn run(side: &str, mode: PairMode) -> Result<(), PairError> {
+    let name = mode.name();
+    let wireguard = mode == PairMode::WireGuard;
     let (me, other) = match side {
         "a" => (&A, &B),
         "b" => (&B, &A),
@@ -94,22 +119,22 @@ pub(super) async fn run(side: &str) -> Result<(), PairError> {
             IpNet::V4(Ipv4Net::new(me.underlay, 24).map_err(check)?),
         )
         .await?;
-    let transport = TransportHandle::start(settings(me)).await?;
+    let transport = TransportHandle::start(settings(me, wireguard)).await?;
     if transport.datapath() != "kernel" {
         return Err(PairError::Check(format!(
             "datapath {} instead of kernel",
             transport.datapath()
         )));
     }
-    let device = device_name(&format!("wgpair/{}", other.name));
+    let device = device_name(&format!("{name}/{}", other.name));
     transport.set_tunnels(vec![TunnelPeer {
         device: device.clone(),
         label: other.name.to_string(),
         peer_tunnel: other.tunnel,
-        public_key: Some(dataplane::public_key(&other.private_key)),
-        peer_wireguard: Some(other.wireguard),
-        endpoint: Some(SocketAddr::from((other.underlay, WG_PORT))),
-        keepalive: me.keepalive,
+        public_key: wireguard.then(|| dataplane::public_key(&other.private_key)),
+        peer_wireguard: wireguard.then_some(other.wireguard),
+        endpoint: wireguard.then(|| SocketAddr::from((other.underlay, WG_PORT))),
+        keepalive: me.keepalive.filter(|_| wireguard),
         underlay: Some(other.underlay),
     }]);
     let status = wait(|| {
@@ -121,7 +146,7 @@ pub(super) async fn run(side: &str) -> Result<(), PairError> {
     .await
     .ok_or_else(|| PairError::Check(format!("tunnel not built: {:?}", transport.status())))?;
     console(&format!(
-        "selftest wgpair tunnel up device={} peer={} datapath={}",
+        "selftest {name} tunnel up device={} peer={} datapath={}",
         status.device, status.peer_tunnel, status.datapath
     ));
     let listener = TcpListener::bind((me.tunnel, TCP_PORT)).await?;
@@ -134,7 +159,7 @@ pub(super) async fn run(side: &str) -> Result<(), PairError> {
     let (heard, answer) = match (served, called) {
         (Ok(Ok(heard)), Ok(Ok(answer))) => (heard, answer),
         (served, called) => {
-            diagnostics(&transport, &device).await;
+            diagnostics(name, &transport, &device).await;
             return Err(PairError::Check(format!(
                 "tcp in: {}; tcp out: {}",
                 outcome(served),
@@ -143,8 +168,11 @@ pub(super) async fn run(side: &str) -> Result<(), PairError> {
         }
     };
     console(&format!(
-        "selftest wgpair tcp in ok heard={heard:?} tcp out ok answer={answer:?}"
+        "selftest {name} tcp in ok heard={heard:?} tcp out ok answer={answer:?}"
     ));
+    if !wireguard {
+        return plain_status_and_removal(&transport, &links, &device).await;
+    }
     let counted = wait(|| {
         transport
             .status()
@@ -196,31 +224,31 @@ fn outcome(result: Result<Result<String, PairError>, tokio::time::error::Elapsed
 
 /// Prints what the kernel knows about the tunnel to the console: the transport status,
 /// device counters (`/proc/net/dev`), IP and UDP counters, ARP and routes.
-async fn diagnostics(transport: &TransportHandle, device: &str) {
+async fn diagnostics(name: &str, transport: &TransportHandle, device: &str) {
     console(&format!(
-        "selftest wgpair diag status {:?}",
+        "selftest {name} diag status {:?}",
         transport.status()
     ));
     let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
     for line in read("/proc/net/dev").lines() {
         if ["eth0", "samwg0", device].iter().any(|d| line.contains(d)) {
-            console(&format!("selftest wgpair diag dev {}", line.trim()));
+            console(&format!("selftest {name} diag dev {}", line.trim()));
         }
     }
     for line in read("/proc/net/snmp").lines() {
         if line.starts_with("Ip:") || line.starts_with("Udp:") || line.starts_with("Icmp:") {
-            console(&format!("selftest wgpair diag snmp {line}"));
+            console(&format!("selftest {name} diag snmp {line}"));
         }
     }
     for path in ["/proc/net/arp", "/proc/net/route"] {
         for line in read(path).lines() {
-            console(&format!("selftest wgpair diag {path} {line}"));
+            console(&format!("selftest {name} diag {path} {line}"));
         }
     }
-    for name in ["all", "eth0", "samwg0", device] {
-        let rp = read(&format!("/proc/sys/net/ipv4/conf/{name}/rp_filter"));
+    for device_name in ["all", "eth0", "samwg0", device] {
+        let rp = read(&format!("/proc/sys/net/ipv4/conf/{device_name}/rp_filter"));
         console(&format!(
-            "selftest wgpair diag rp_filter {name}={}",
+            "selftest {name} diag rp_filter {device_name}={}",
             rp.trim()
         ));
     }
@@ -230,10 +258,10 @@ fn check(e: impl std::fmt::Display) -> PairError {
     PairError::Check(e.to_string())
 }
 
-fn settings(me: &Side) -> TransportSettings {
+fn settings(me: &Side, wireguard: bool) -> TransportSettings {
     TransportSettings {
         datapath: config::Datapath::Kernel,
-        wireguard: Some(WireGuardSettings {
+        wireguard: wireguard.then(|| WireGuardSettings {
             private_key: me.private_key,
             public_key: dataplane::public_key(&me.private_key),
             listen_port: WG_PORT,
@@ -242,8 +270,39 @@ fn settings(me: &Side) -> TransportSettings {
         }),
         tunnel_address: me.tunnel,
         underlay_address: Some(me.underlay),
-        mtu: 1500 - 100,
+        mtu: if wireguard { 1500 - 100 } else { 1500 - 20 },
     }
+}
+
+/// Plain IPIP: the status shows the kernel datapath and the underlay peer, and the link
+/// is gone after the tunnel is removed.
+async fn plain_status_and_removal(
+    transport: &TransportHandle,
+    links: &kernel::Links,
+    device: &str,
+) -> Result<(), PairError> {
+    let status = transport
+        .status()
+        .into_iter()
+        .find(|t| t.device == device)
+        .ok_or_else(|| PairError::Check(format!("no status: {:?}", transport.status())))?;
+    console(&format!(
+        "selftest ipippair status datapath={} endpoint={:?} error={:?}",
+        status.datapath, status.endpoint, status.error
+    ));
+    if status.datapath != "kernel" || status.error.is_some() {
+        return Err(PairError::Check(format!("status {status:?}")));
+    }
+    transport.set_tunnels(Vec::new());
+    let removed =
+        wait_async(|| async { links.link_index(device).await.ok()?.is_none().then_some(()) }).await;
+    if removed.is_none() {
+        return Err(PairError::Check(
+            "the IPIP link is still there after removal".into(),
+        ));
+    }
+    console("selftest ipippair removal ok");
+    Ok(())
 }
 
 /// Accepts one connection: reads a line, answers, then waits for the caller to close
