@@ -14,6 +14,33 @@ pub mod faults;
 pub mod netns;
 pub mod peers;
 pub mod qemu;
+pub mod sam_configs;
+
+/// The owner key development configs trust (hex): the public key of RFC 8032's first
+/// ed25519 test vector. Nothing is ever signed with it; a TOML config run with
+/// `routerd run --config` must still name a trusted key.
+pub const DEV_TRUSTED_KEY: &str =
+    "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+
+/// SHA-256 of `text` in hex, from the system's `sha256sum`: an implementation
+/// independent of routerd's own, so a test's token hash does not trust the code it tests.
+pub fn sha256_hex(text: &str) -> String {
+    let mut child = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("sha256sum (coreutils)");
+    if let Some(stdin) = child.stdin.as_mut() {
+        std::io::Write::write_all(stdin, text.as_bytes()).expect("write to sha256sum");
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().expect("sha256sum output");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .expect("sha256sum prints a digest")
+        .to_string()
+}
 
 /// True when the tests can create network namespaces (root with `ip` available).
 /// System tests call [`require_root`] instead of silently passing.
@@ -61,4 +88,15 @@ pub fn workspace_binary(name: &str) -> std::path::PathBuf {
     let status = cmd.status().expect("run cargo build");
     assert!(status.success(), "cargo build --bin {name} failed");
     path
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_token_hash_is_sha256() {
+        assert_eq!(
+            super::sha256_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
 }

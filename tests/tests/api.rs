@@ -309,7 +309,7 @@ fn config_push_reverts_without_confirm_and_persists_with_it() {
                 offline_tool(&["keygen".as_ref(), "--out".as_ref(), keys.as_os_str()]);
             assert_eq!(code, 0, "{err}");
             let public = std::fs::read_to_string(keys.join("owner.pub")).unwrap();
-            let base = routerd_config(&sha256_hex(TOKEN))
+            let base = routerd_config(&system_tests::sha256_hex(TOKEN))
                 .replace(DEV_TRUSTED_KEY, public.trim())
                 .replace("[api]\n", "[api]\ntry_revert_secs = 10\n");
             // Serial 101 adds a peer: applied live, visible in /v1/status.

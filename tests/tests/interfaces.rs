@@ -10,8 +10,7 @@ use serde_json::Value;
 use system_tests::netns::{Netns, Proc, unique, veth, wait_for};
 use system_tests::{require_root, workspace_binary};
 
-/// Development configs trust this key (RFC 8032 test vector 1); nothing is signed here.
-const DEV_TRUSTED_KEY: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+use system_tests::DEV_TRUSTED_KEY;
 
 /// A scratch directory removed on drop.
 struct Scratch(PathBuf);

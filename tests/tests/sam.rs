@@ -22,14 +22,13 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use system_tests::netns::{Bridge, Netns, Proc, veth, wait_for};
-use system_tests::{require_root, workspace_binary};
+use system_tests::sam_configs::{self, Fabric};
+use system_tests::{DEV_TRUSTED_KEY, require_root, workspace_binary};
 
 #[path = "sam/revocation.rs"]
 mod revocation;
 
 const TOKEN: &str = "sam-system-test-join-token-0001";
-/// The owner key of the development configs (a signed config gets a fresh one).
-const DEV_TRUSTED_KEY: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
 const RR_UNDERLAY: &str = "203.0.113.10";
 const CLIENT_A: &str = "10.20.1.10";
 const CLIENT_B: &str = "10.20.2.10";
@@ -232,105 +231,43 @@ impl<'a> Router<'a> {
     }
 }
 
-fn rr_config(wg_key: &str) -> String {
-    format!(
-        r#"trusted_keys = ["{DEV_TRUSTED_KEY}"]
-[node]
-name = "rr1"
-mode = "rr"
-router_id = "10.99.0.1"
-asn = 65000
-board = "dev"
-[bgp]
-listen_addresses = ["10.99.0.1"]
-hold_time = 30
-[[bgp.dynamic]]
-prefix = "10.99.0.0/24"
-max_peers = 16
-template = {{ remote_as = 65000, rr_client = true, import = "leaf-routes", max_prefixes = 64 }}
-[[bgp.policies]]
-name = "leaf-routes"
-default_action = "reject"
-[[bgp.policies.rules]]
-prefixes = [{{ prefix = "10.20.0.0/16", ge = 32, le = 32 }}]
-action = "accept"
-[[bgp.policies.rules]]
-action = "reject"
-reject_reason = "outside-pool"
-[sam.rr]
-listen_address = "{RR_UNDERLAY}"
-tunnel_address = "10.99.0.1"
-[[sam.rr.policies]]
-name = "sites"
-tunnel_prefix = "10.99.0.0/24"
-client_prefixes = ["10.20.0.0/16"]
-join_tokens = ["{TOKEN}"]
-claim_ttl_secs = 3600
-max_leaves = 8
-[transport]
-mode = "ipip+wireguard"
-datapath = "auto"
-[transport.wireguard]
-private_key = "{wg_key}"
-address = "10.98.0.1"
-"#
-    )
+/// The fabric of this test: development configs, the `auto` datapath (userspace here).
+const FABRIC: Fabric<'static> = Fabric {
+    trusted_key: DEV_TRUSTED_KEY,
+    board: "dev",
+    join_token: TOKEN,
+    datapath: "auto",
+    hold_time: 30,
+    rr_underlay: RR_UNDERLAY,
+};
+
+fn rr_config() -> String {
+    sam_configs::Rr {
+        fabric: &FABRIC,
+        max_leaves: 8,
+        wireguard_seed: 1,
+        interfaces: String::new(),
+        extra: String::new(),
+    }
+    .toml()
 }
 
-struct LeafSpec<'s> {
-    name: &'s str,
-    tunnel: &'s str,
-    owned: &'s [&'s str],
-    underlay: Option<&'s str>,
-    wg_key: String,
-}
-
-fn leaf_config(leaf: &LeafSpec<'_>) -> String {
-    let owned: Vec<String> = leaf.owned.iter().map(|o| format!("\"{o}/32\"")).collect();
-    let endpoint = leaf
-        .underlay
-        .map(|u| format!("underlay_endpoint = \"{u}\"\n"))
-        .unwrap_or_default();
-    let keepalive = if leaf.underlay.is_none() {
-        "persistent_keepalive = 25\n"
-    } else {
-        ""
-    };
-    format!(
-        r#"trusted_keys = ["{DEV_TRUSTED_KEY}"]
-[node]
-name = "{name}"
-mode = "leaf"
-router_id = "{tunnel}"
-asn = 65000
-board = "dev"
-[bgp]
-hold_time = 30
-[sam.leaf]
-rr = [{{ enrollment = "{RR_UNDERLAY}:4179" }}]
-join_token = "{TOKEN}"
-leaf_id = "{name}"
-policy = "sites"
-[sam.leaf.claim]
-tunnel_address = "{tunnel}"
-owned = [{owned}]
-{endpoint}[transport]
-mode = "ipip+wireguard"
-datapath = "auto"
-[transport.wireguard]
-private_key = "{key}"
-address = "10.98.0.{last}"
-{keepalive}"#,
-        name = leaf.name,
-        tunnel = leaf.tunnel,
-        owned = owned.join(", "),
-        key = leaf.wg_key,
-        last = leaf.tunnel.rsplit('.').next().unwrap_or("250"),
-    )
-}
-
-fn wg_key(seed: u8) -> String {
-    config::text::base64::encode(&[seed; 32])
+/// Leaf `name` with tunnel address 10.99.0.HOST; `underlay` `None` behind the NAT.
+fn leaf_config(name: &str, host: u8, owned: &[&str], underlay: Option<&str>) -> String {
+    sam_configs::Leaf {
+        fabric: &FABRIC,
+        name: name.to_string(),
+        host,
+        owned: owned
+            .iter()
+            .map(|o| o.parse().expect("an address"))
+            .collect(),
+        underlay_endpoint: underlay.map(str::to_string),
+        wireguard_seed: host,
+        interfaces: String::new(),
+        extra: String::new(),
+    }
+    .toml()
 }
 
 /// The NAT box: masquerade everything leaving through `wan0`.
@@ -457,30 +394,18 @@ fn sam_enrollment_tunnels_admission_and_replay() {
     site(&a_ns, &client_a, "10.20.1.1", CLIENT_A);
     site(&b_ns, &client_b, "10.20.2.1", CLIENT_B);
 
-    let mut rr = Router::signed(&scratch, "rr", &rr_ns, &rr_config(&wg_key(1)));
+    let mut rr = Router::signed(&scratch, "rr", &rr_ns, &rr_config());
     let mut leaf_a = Router::new(
         &scratch,
         "leaf-a",
         &a_ns,
-        &leaf_config(&LeafSpec {
-            name: "leaf-a",
-            tunnel: "10.99.0.11",
-            owned: &[CLIENT_A],
-            underlay: Some("203.0.113.11"),
-            wg_key: wg_key(11),
-        }),
+        &leaf_config("leaf-a", 11, &[CLIENT_A], Some("203.0.113.11")),
     );
     let mut leaf_b = Router::new(
         &scratch,
         "leaf-b",
         &b_ns,
-        &leaf_config(&LeafSpec {
-            name: "leaf-b",
-            tunnel: "10.99.0.12",
-            owned: &[CLIENT_B],
-            underlay: None,
-            wg_key: wg_key(12),
-        }),
+        &leaf_config("leaf-b", 12, &[CLIENT_B], None),
     );
     rr.start();
     leaf_a.start();
@@ -623,19 +548,8 @@ fn sam_enrollment_tunnels_admission_and_replay() {
     // Rogue: enrolls honestly for 10.20.3.10/32, then restarts with a claim naming client
     // A's /32 and an unowned one. The RR refuses that claim; the rogue keeps its RR set
     // (fail-static) and session, announces both, and the RR rejects both as not-owned.
-    let rogue_spec = |owned: &'static [&'static str]| LeafSpec {
-        name: "rogue",
-        tunnel: "10.99.0.13",
-        owned,
-        underlay: Some("203.0.113.13"),
-        wg_key: wg_key(13),
-    };
-    let mut rogue = Router::new(
-        &scratch,
-        "rogue",
-        &rogue_ns,
-        &leaf_config(&rogue_spec(&["10.20.3.10"])),
-    );
+    let rogue_config = |owned: &[&str]| leaf_config("rogue", 13, owned, Some("203.0.113.13"));
+    let mut rogue = Router::new(&scratch, "rogue", &rogue_ns, &rogue_config(&["10.20.3.10"]));
     rogue.start();
     let honest = wait_for(CONVERGE_SECS, || {
         let p = rr_peer(&rr, "10.99.0.13");
@@ -648,11 +562,7 @@ fn sam_enrollment_tunnels_admission_and_replay() {
         rogue.logs()
     );
     rogue.stop();
-    std::fs::write(
-        &rogue.config,
-        leaf_config(&rogue_spec(&[CLIENT_A, UNOWNED])),
-    )
-    .unwrap();
+    std::fs::write(&rogue.config, rogue_config(&[CLIENT_A, UNOWNED])).unwrap();
     let refused_before = refusals(&rr, "owned-route-in-use");
     rogue.start();
     let rejected_both = wait_for(CONVERGE_SECS, || {

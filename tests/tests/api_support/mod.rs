@@ -13,8 +13,7 @@ use system_tests::workspace_binary;
 
 pub(crate) const TOKEN: &str = "api-test-token-0001";
 pub(crate) const API: &str = "192.0.2.1:7179";
-pub(crate) const DEV_TRUSTED_KEY: &str =
-    "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+pub(crate) use system_tests::DEV_TRUSTED_KEY;
 /// Routes ExaBGP announces: 10.20.0.0/24 .. in 10.20.0.0/16, and more in 10.21.0.0/16.
 pub(crate) const STATIC_IN_FILTER: usize = 2500;
 pub(crate) const STATIC_OUTSIDE: usize = 500;
@@ -82,19 +81,6 @@ pub(crate) fn topology() {
     ip(&["addr", "add", "198.51.100.9/32", "dev", "lo"]);
 }
 
-/// SHA-256 of `text` in hex, as `sha256sum` prints it.
-pub(crate) fn sha256_hex(text: &str) -> String {
-    let file = std::env::temp_dir().join(system_tests::netns::unique("rdtok"));
-    std::fs::write(&file, text).unwrap();
-    let out = run(Command::new("sha256sum").arg(&file)).stdout;
-    let _ = std::fs::remove_file(&file);
-    String::from_utf8_lossy(&out)
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
-}
-
 pub(crate) fn routerd_config(token_sha256: &str) -> String {
     format!(
         "trusted_keys = [\"{DEV_TRUSTED_KEY}\"]\n\n\
@@ -114,7 +100,7 @@ pub(crate) fn routerd_config(token_sha256: &str) -> String {
 /// Starts routerd with the API config; waits until the API answers.
 pub(crate) fn start_routerd(dir: &Path) -> Guard {
     let conf = dir.join("routerd.toml");
-    std::fs::write(&conf, routerd_config(&sha256_hex(TOKEN))).unwrap();
+    std::fs::write(&conf, routerd_config(&system_tests::sha256_hex(TOKEN))).unwrap();
     start_routerd_with(dir, &["--config".as_ref(), conf.as_os_str()])
 }
 

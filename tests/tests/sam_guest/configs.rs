@@ -2,7 +2,9 @@
 //! kernel datapath required (`datapath = "kernel"`, so a fallback fails the test), the
 //! status API on an address the test reaches, guarded by a bearer token.
 
-use std::process::{Command, Stdio};
+use std::net::Ipv4Addr;
+
+use system_tests::sam_configs::{self, Fabric};
 
 /// The join token of the fabric.
 const JOIN_TOKEN: &str = "sam-guest-test-join-token-00001";
@@ -22,78 +24,35 @@ pub(crate) const LEAF2_WAN_MAC: &str = "52:54:00:5b:02:01";
 /// Leaf 2's site NIC.
 pub(crate) const LEAF2_LAN_MAC: &str = "52:54:00:5b:02:02";
 
-/// SHA-256 of the API token in hex, from `sha256sum`.
-fn api_token_sha256() -> String {
-    let mut child = Command::new("sha256sum")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("sha256sum");
-    std::io::Write::write_all(child.stdin.as_mut().unwrap(), API_TOKEN.as_bytes()).unwrap();
-    drop(child.stdin.take());
-    let out = child.wait_with_output().unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
+fn api_section(bind: &str, allow: &str) -> String {
+    sam_configs::api_section(bind, allow, API_TOKEN)
 }
 
-fn api_section(bind: &str, allow: &str) -> String {
-    format!(
-        "[api]\nbind = [\"{bind}:7179\"]\nallow_sources = [\"{allow}\"]\ntoken_sha256 = \"{}\"\n",
-        api_token_sha256()
-    )
+/// The fabric of the guests: signed configs, the kernel datapath required.
+fn fabric(trusted_key: &str) -> Fabric<'_> {
+    Fabric {
+        trusted_key,
+        board: "pve-x86_64",
+        join_token: JOIN_TOKEN,
+        datapath: "kernel",
+        hold_time: 30,
+        rr_underlay: RR_UNDERLAY,
+    }
 }
 
 /// The RR: underlay 203.0.113.10, tunnel address 10.99.0.1, API for 203.0.113.100.
 pub(crate) fn rr(trusted_key: &str) -> String {
-    format!(
-        r#"trusted_keys = ["{trusted_key}"]
-[node]
-name = "rr1"
-mode = "rr"
-router_id = "10.99.0.1"
-asn = 65000
-board = "pve-x86_64"
-[[interfaces]]
-name = "wan0"
-mac = "{RR_WAN_MAC}"
-role = "underlay"
-addresses = ["{RR_UNDERLAY}/24"]
-[bgp]
-listen_addresses = ["10.99.0.1"]
-hold_time = 30
-[[bgp.dynamic]]
-prefix = "10.99.0.0/24"
-max_peers = 16
-template = {{ remote_as = 65000, rr_client = true, import = "leaf-routes", max_prefixes = 64 }}
-[[bgp.policies]]
-name = "leaf-routes"
-default_action = "reject"
-[[bgp.policies.rules]]
-prefixes = [{{ prefix = "10.20.0.0/16", ge = 32, le = 32 }}]
-action = "accept"
-[sam.rr]
-listen_address = "{RR_UNDERLAY}"
-tunnel_address = "10.99.0.1"
-[[sam.rr.policies]]
-name = "sites"
-tunnel_prefix = "10.99.0.0/24"
-client_prefixes = ["10.20.0.0/16"]
-join_tokens = ["{JOIN_TOKEN}"]
-claim_ttl_secs = 3600
-max_leaves = 8
-[transport]
-mode = "ipip+wireguard"
-datapath = "kernel"
-[transport.wireguard]
-private_key = "{key}"
-address = "10.98.0.1"
-{api}"#,
-        key = config::text::base64::encode(&[0x31; 32]),
-        api = api_section(RR_UNDERLAY, "203.0.113.100/32"),
-    )
+    let fabric = fabric(trusted_key);
+    sam_configs::Rr {
+        fabric: &fabric,
+        max_leaves: 8,
+        wireguard_seed: 0x31,
+        interfaces: format!(
+            "[[interfaces]]\nname = \"wan0\"\nmac = \"{RR_WAN_MAC}\"\nrole = \"underlay\"\naddresses = [\"{RR_UNDERLAY}/24\"]\n"
+        ),
+        extra: api_section(RR_UNDERLAY, "203.0.113.100/32"),
+    }
+    .toml()
 }
 
 /// A leaf: site `site` (LAN 10.20.SITE.1/24, owns 10.20.SITE.10/32), tunnel address
@@ -107,56 +66,26 @@ pub(crate) fn leaf(
     macs: (&str, &str),
 ) -> String {
     let (wan_mac, lan_mac) = macs;
-    let (wan, endpoint, keepalive) = match underlay {
-        Some(address) => (
-            format!("addresses = [\"{address}/24\"]"),
-            format!("underlay_endpoint = \"{address}\"\n"),
-            String::new(),
-        ),
-        None => (
-            "dhcp4 = true".to_string(),
-            String::new(),
-            "persistent_keepalive = 25\n".to_string(),
-        ),
+    let wan = match underlay {
+        Some(address) => format!("addresses = [\"{address}/24\"]"),
+        None => "dhcp4 = true".to_string(),
     };
-    format!(
-        r#"trusted_keys = ["{trusted_key}"]
-[node]
-name = "leaf{site}"
-mode = "leaf"
-router_id = "10.99.0.1{site}"
-asn = 65000
-board = "pve-x86_64"
-[[interfaces]]
-name = "wan0"
-mac = "{wan_mac}"
-role = "underlay"
-{wan}
-[[interfaces]]
-name = "lan0"
-mac = "{lan_mac}"
-role = "site"
-addresses = ["10.20.{site}.1/24"]
-[bgp]
-hold_time = 30
-[sam.leaf]
-rr = [{{ enrollment = "{RR_UNDERLAY}:4179" }}]
-join_token = "{JOIN_TOKEN}"
-leaf_id = "leaf{site}"
-policy = "sites"
-[sam.leaf.claim]
-tunnel_address = "10.99.0.1{site}"
-owned = ["10.20.{site}.10/32"]
-{endpoint}[transport]
-mode = "ipip+wireguard"
-datapath = "kernel"
-[transport.wireguard]
-private_key = "{key}"
-address = "10.98.0.1{site}"
-{keepalive}{api}"#,
-        key = config::text::base64::encode(&[0x40 + site; 32]),
-        api = api_section(&format!("10.20.{site}.1"), &format!("10.20.{site}.10/32")),
-    )
+    let fabric = fabric(trusted_key);
+    sam_configs::Leaf {
+        fabric: &fabric,
+        name: format!("leaf{site}"),
+        host: 10 + site,
+        owned: vec![Ipv4Addr::new(10, 20, site, 10)],
+        underlay_endpoint: underlay.map(str::to_string),
+        wireguard_seed: 0x40 + site,
+        interfaces: format!(
+            "[[interfaces]]\nname = \"wan0\"\nmac = \"{wan_mac}\"\nrole = \"underlay\"\n{wan}\n\
+             [[interfaces]]\nname = \"lan0\"\nmac = \"{lan_mac}\"\nrole = \"site\"\n\
+             addresses = [\"10.20.{site}.1/24\"]\n"
+        ),
+        extra: api_section(&format!("10.20.{site}.1"), &format!("10.20.{site}.10/32")),
+    }
+    .toml()
 }
 
 /// Validates and signs `text` with the test owner key.
