@@ -22,9 +22,13 @@
 //! [`AdjRibIn::clear`] it removes the path of every prefix that was accepted, before the
 //! next call here. Invariant: the peer's Loc-RIB paths are exactly its accepted routes;
 //! those without an exception entry are the routes accepted unchanged and fresh, and
-//! there are `in_loc` of them. Costs: per route O(1); [`AdjRibIn::clear`],
-//! [`AdjRibIn::iter`] and [`AdjRibIn::mark_stale`] scan the Loc-RIB when the peer has
-//! routes there (O(Loc-RIB)), the others O(1) or O(exceptions).
+//! their number is counted. Costs: per route O(1). [`AdjRibIn::clear`],
+//! [`AdjRibIn::iter`] and [`AdjRibIn::mark_stale`] need the prefixes of those routes:
+//! while a peer has at most [`LIST_LIMIT`] of them they are also listed here (a prefix
+//! set), so a leaf with a few routes is cleared in O(its routes) however large the
+//! Loc-RIB; above that the list is dropped and those calls scan the Loc-RIB for the
+//! peer's paths (O(Loc-RIB), at most Loc-RIB / [`LIST_LIMIT`] per route of the peer),
+//! until the peer has none left there.
 
 use std::sync::Arc;
 
@@ -32,6 +36,7 @@ use ipnet::IpNet;
 
 use crate::rib::loc::LocRib;
 use crate::rib::prefix_map::PrefixMap;
+use crate::rib::prefix_set::PrefixSet;
 use crate::rib::{Attrs, SourceId};
 
 /// The import verdict of one route.
@@ -107,13 +112,65 @@ impl Exception {
     }
 }
 
+/// Up to this many routes accepted unchanged, a peer's Adj-RIB-In also lists their
+/// prefixes (about 8 octets each beyond the Loc-RIB).
+pub const LIST_LIMIT: usize = 4096;
+
+/// The routes accepted unchanged and fresh, held as the peer's Loc-RIB paths: their
+/// number, and their prefixes while there are at most `limit` of them.
+#[derive(Debug)]
+struct Unchanged {
+    count: u64,
+    /// `Some` while every such prefix is listed.
+    listed: Option<PrefixSet>,
+    limit: usize,
+}
+
+impl Unchanged {
+    fn new(limit: usize) -> Self {
+        Unchanged {
+            count: 0,
+            listed: Some(PrefixSet::default()),
+            limit,
+        }
+    }
+
+    fn add(&mut self, prefix: IpNet) {
+        self.count += 1;
+        if let Some(list) = &mut self.listed {
+            if list.len() < self.limit {
+                list.insert(prefix);
+            } else {
+                self.listed = None;
+            }
+        }
+    }
+
+    fn remove(&mut self, prefix: &IpNet) {
+        self.count -= 1;
+        match &mut self.listed {
+            Some(list) => {
+                list.remove(prefix);
+            }
+            None if self.count == 0 => self.listed = Some(PrefixSet::default()),
+            None => {}
+        }
+    }
+}
+
+impl Default for Unchanged {
+    fn default() -> Self {
+        Unchanged::new(LIST_LIMIT)
+    }
+}
+
 /// Adj-RIB-In of one peer.
 #[derive(Debug, Default)]
 pub struct AdjRibIn {
     /// Routes that are not accepted unchanged and fresh.
     exceptions: PrefixMap<Exception>,
     /// Routes accepted unchanged and fresh: held as the peer's Loc-RIB paths only.
-    in_loc: u64,
+    unchanged: Unchanged,
     accepted: u64,
     stale: u64,
     reasons: Vec<(String, u64)>,
@@ -123,6 +180,16 @@ impl AdjRibIn {
     /// An empty Adj-RIB-In.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty Adj-RIB-In that lists at most `limit` prefixes of routes accepted
+    /// unchanged (tests of both ways to find them).
+    #[cfg(test)]
+    pub(crate) fn with_list_limit(limit: usize) -> Self {
+        AdjRibIn {
+            unchanged: Unchanged::new(limit),
+            ..Self::default()
+        }
     }
 
     /// The index of a rejection reason (reasons are never forgotten).
@@ -148,7 +215,7 @@ impl AdjRibIn {
         }
     }
 
-    /// Take the route of `prefix` out (its exception entry, or its share of `in_loc`);
+    /// Take the route of `prefix` out (its exception entry, or one of the unchanged);
     /// the Loc-RIB is not touched.
     fn take(&mut self, loc: &LocRib, src: SourceId, prefix: &IpNet) -> Option<InRoute> {
         if !self.exceptions.is_empty()
@@ -158,11 +225,11 @@ impl AdjRibIn {
             self.count(&route, false);
             return Some(route);
         }
-        if self.in_loc == 0 {
+        if self.unchanged.count == 0 {
             return None;
         }
         let route = InRoute::unchanged(loc.path_from(prefix, src)?);
-        self.in_loc -= 1;
+        self.unchanged.remove(prefix);
         self.count(&route, false);
         Some(route)
     }
@@ -174,7 +241,7 @@ impl AdjRibIn {
             Some(e) => {
                 self.exceptions.insert(prefix, e);
             }
-            None => self.in_loc += 1,
+            None => self.unchanged.add(prefix),
         }
     }
 
@@ -198,28 +265,32 @@ impl AdjRibIn {
     }
 
     /// The peer's paths in the Loc-RIB that have no exception entry: its routes accepted
-    /// unchanged and fresh.
-    fn unchanged_in<'a>(
-        &'a self,
-        loc: &'a LocRib,
-        src: SourceId,
-    ) -> impl Iterator<Item = (IpNet, &'a Attrs)> + 'a {
-        let scan = (self.in_loc > 0).then(|| loc.paths_from(src));
-        scan.into_iter()
-            .flatten()
-            .filter(|(p, _)| self.exceptions.is_empty() || self.exceptions.get(p).is_none())
+    /// unchanged and fresh, from the list or, without one, from a scan of the Loc-RIB.
+    fn unchanged_in(&self, loc: &LocRib, src: SourceId) -> Vec<(IpNet, Attrs)> {
+        if self.unchanged.count == 0 {
+            return Vec::new();
+        }
+        match &self.unchanged.listed {
+            Some(list) => list
+                .iter_family(false)
+                .chain(list.iter_family(true))
+                .filter_map(|p| Some((p, Arc::clone(loc.path_from(&p, src)?))))
+                .collect(),
+            None => loc
+                .paths_from(src)
+                .filter(|(p, _)| self.exceptions.is_empty() || self.exceptions.get(p).is_none())
+                .map(|(p, a)| (p, Arc::clone(a)))
+                .collect(),
+        }
     }
 
     /// Mark every IPv4 (`v4`) and/or IPv6 (`v6`) route stale; returns how many are stale.
     pub fn mark_stale(&mut self, loc: &LocRib, src: SourceId, v4: bool, v6: bool) -> u64 {
         let family = |p: &IpNet| if matches!(p, IpNet::V4(_)) { v4 } else { v6 };
-        let fresh: Vec<(IpNet, Attrs)> = self
-            .unchanged_in(loc, src)
-            .filter(|(p, _)| family(p))
-            .map(|(p, a)| (p, Arc::clone(a)))
-            .collect();
+        let mut fresh = self.unchanged_in(loc, src);
+        fresh.retain(|(p, _)| family(p));
         for (prefix, attrs) in fresh {
-            self.in_loc -= 1;
+            self.unchanged.remove(&prefix);
             self.stale += 1;
             self.exceptions.insert(
                 prefix,
@@ -294,7 +365,7 @@ impl AdjRibIn {
         if let Some(e) = self.exceptions.get(prefix) {
             return Some(e.clone().into_route());
         }
-        if self.in_loc == 0 {
+        if self.unchanged.count == 0 {
             return None;
         }
         loc.path_from(prefix, src).map(InRoute::unchanged)
@@ -306,13 +377,18 @@ impl AdjRibIn {
             .exceptions
             .iter()
             .map(|(p, e)| (p, Arc::clone(&e.received)));
-        let unchanged = self.unchanged_in(loc, src).map(|(p, a)| (p, Arc::clone(a)));
-        exceptions.chain(unchanged).collect()
+        let mut every: Vec<(IpNet, Attrs)> = exceptions.collect();
+        every.extend(self.unchanged_in(loc, src));
+        every
     }
 
     /// Remove everything, returning the prefixes that were accepted.
     pub fn clear(&mut self, loc: &LocRib, src: SourceId) -> Vec<IpNet> {
-        let mut accepted: Vec<IpNet> = self.unchanged_in(loc, src).map(|(p, _)| p).collect();
+        let mut accepted: Vec<IpNet> = self
+            .unchanged_in(loc, src)
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
         accepted.extend(
             self.exceptions
                 .iter()
@@ -320,7 +396,7 @@ impl AdjRibIn {
                 .map(|(p, _)| p),
         );
         self.exceptions.clear();
-        self.in_loc = 0;
+        self.unchanged = Unchanged::new(self.unchanged.limit);
         self.accepted = 0;
         self.stale = 0;
         for r in &mut self.reasons {
@@ -331,7 +407,7 @@ impl AdjRibIn {
 
     /// Routes received.
     pub fn len(&self) -> usize {
-        self.in_loc as usize + self.exceptions.len()
+        self.unchanged.count as usize + self.exceptions.len()
     }
 
     /// Nothing received.

@@ -1,7 +1,9 @@
 //! Property test of the Adj-RIB-In against a plain model: two peers import, re-judge,
 //! withdraw, go stale and reset routes to the same prefixes, the Loc-RIB kept in step as
 //! the speaker keeps it; after every step each peer's routes, counters and Loc-RIB paths
-//! match the model (a route accepted unchanged lives in the Loc-RIB alone).
+//! match the model (a route accepted unchanged lives in the Loc-RIB alone). The list
+//! limit of the routes accepted unchanged is 1 or the default, so both ways of finding
+//! them (their list, a Loc-RIB scan) and the switches between them are exercised.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -11,7 +13,7 @@ use ipnet::IpNet;
 use proptest::prelude::*;
 
 use crate::reflect::Role;
-use crate::rib::adj_in::{AdjRibIn, InRoute, Verdict};
+use crate::rib::adj_in::{AdjRibIn, InRoute, LIST_LIMIT, Verdict};
 use crate::rib::loc::LocRib;
 use crate::rib::{Attrs, SourceId, SourceInfo};
 use crate::wire::PathAttributes;
@@ -78,7 +80,7 @@ fn src(s: usize) -> SourceId {
 }
 
 impl Rig {
-    fn new() -> Rig {
+    fn new(list_limit: usize) -> Rig {
         let mut loc = LocRib::new(false);
         for s in 0..2u8 {
             loc.set_source(
@@ -90,7 +92,10 @@ impl Rig {
                 },
             );
         }
-        let mut peers = [AdjRibIn::new(), AdjRibIn::new()];
+        let mut peers = [
+            AdjRibIn::with_list_limit(list_limit),
+            AdjRibIn::with_list_limit(list_limit),
+        ];
         let reason = peers[0].reason("rejected");
         peers[1].reason("rejected");
         Rig {
@@ -191,6 +196,7 @@ impl Rig {
                 self.models[s].retain(|_, r| !r.2);
             }
             Op::Clear(s) => {
+                // The Loc-RIB must hold nothing of the peer afterwards (checked below).
                 for prefix in self.peers[s].clear(&self.loc, src(s)) {
                     self.loc.update(prefix, src(s), None);
                 }
@@ -245,8 +251,11 @@ impl Rig {
 
 proptest! {
     #[test]
-    fn two_peers_routes_match_the_model_after_every_step(ops in proptest::collection::vec(op(), 1..60)) {
-        let mut rig = Rig::new();
+    fn two_peers_routes_match_the_model_after_every_step(
+        ops in proptest::collection::vec(op(), 1..60),
+        list_limit in prop_oneof![Just(1usize), Just(LIST_LIMIT)],
+    ) {
+        let mut rig = Rig::new(list_limit);
         for op in &ops {
             rig.apply(op);
             rig.check()?;
