@@ -10,11 +10,16 @@
 //! CLUSTER_LIST; eBGP: AS prepended, LOCAL_PREF/ORIGINATOR_ID/CLUSTER_LIST stripped,
 //! next hop self; local routes: next hop self), then the peer's export policy. The
 //! result is interned.
-//! The attribute transformation is memoised per (attribute set, source) within a batch,
-//! so a million prefixes sharing one set cost one transformation per peer.
+//! The attribute transformation is memoised within a flush per (attribute set, source,
+//! the peer's kind of session, next-hop-self, local address), shared by every peer
+//! alike: a million prefixes sharing one set cost one transformation, and a thousand
+//! clients' routes reflected to each other cost one transformation per route, not one
+//! per route and peer. The memo lives for one flush only, while the Loc-RIB holds every
+//! keyed set (so no address is reused under it).
 //! With an export interval ([`Speaker::set_export_interval`]) a peer's pending changes
 //! go out at most once per interval; the peer's deadline wakes the speaker for them.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,8 +34,23 @@ use crate::rib::{Attrs, SourceId};
 use crate::speaker::{Output, Speaker};
 use crate::wire::{self, Afi, RouteRefresh, Safi};
 
-/// Transformed attributes per (attribute set address, source) for one peer and batch.
-type Memo = FastMap<(usize, u32), Attrs>;
+/// What the transformed attributes of a path depend on besides the peer's export policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct MemoKey {
+    /// Address of the best path's attribute set.
+    attrs: usize,
+    /// The best path's source.
+    source: u32,
+    /// The receiving peer's kind of session.
+    to: Role,
+    /// The receiving peer's next-hop-self setting.
+    next_hop_self: bool,
+    /// Our address on the receiving peer's session.
+    local: IpAddr,
+}
+
+/// Transformed attributes for one flush, shared by every peer.
+type Memo = FastMap<MemoKey, Attrs>;
 
 /// Until when a peer's pending changes wait: `None` to send now (no interval, no clock
 /// yet, or the last batch is at least `interval` old).
@@ -68,6 +88,7 @@ impl Speaker {
             }
         }
         let (now, interval) = (self.now, self.export_interval);
+        let mut memo = Memo::default();
         for &idx in &established {
             let p = self.peer_mut(idx);
             if !p.adj_out.has_pending() {
@@ -79,7 +100,7 @@ impl Speaker {
             } else {
                 p.export_at = None;
                 p.exported_at = now;
-                let batch = self.take_batch(idx);
+                let batch = self.take_batch(idx, &mut memo);
                 self.send_batch(idx, &batch);
             }
             self.send_end_of_rib(idx);
@@ -88,13 +109,12 @@ impl Speaker {
 
     /// The marked prefixes of peer `idx` with their routes as the Loc-RIB has them now,
     /// recorded as sent.
-    fn take_batch(&mut self, idx: usize) -> Batch {
+    fn take_batch(&mut self, idx: usize, memo: &mut Memo) -> Batch {
         let pending = self.peer_mut(idx).adj_out.take_pending();
         let mut batch = BatchBuilder::default();
-        let mut memo = Memo::default();
         for prefix in pending {
             let best = self.loc.best(&prefix).cloned();
-            let attrs = self.export_path(idx, &prefix, best.as_ref(), &mut memo);
+            let attrs = self.export_path(idx, &prefix, best.as_ref(), memo);
             self.peer_mut(idx)
                 .adj_out
                 .record(&mut batch, prefix, attrs.as_ref());
@@ -145,7 +165,13 @@ impl Speaker {
             return None;
         }
         let self_nh = p.local_addr?;
-        let key = (Arc::as_ptr(&best.attrs) as usize, best.source.0);
+        let key = MemoKey {
+            attrs: Arc::as_ptr(&best.attrs) as usize,
+            source: best.source.0,
+            to,
+            next_hop_self: p.config.next_hop_self,
+            local: self_nh,
+        };
         let transformed = match memo.get(&key) {
             Some(a) => Arc::clone(a),
             None => {
