@@ -25,8 +25,8 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 
 use crate::admission::{Admission, admit_route};
-use crate::answer::{ANSWER_VERSION, Answer, SignedAnswer};
-use crate::claim::{ClaimDigest, ClaimSubject, EnrollRequest, Nonce};
+use crate::answer::{ANSWER_VERSION, Answer, RrNode, SignedAnswer};
+use crate::claim::{ClaimDigest, ClaimSubject, EnrollRequest, Nonce, WireGuardKey};
 use crate::limiter::AttemptLimiter;
 use crate::names::{LeafId, PolicyName};
 use crate::policy::{Policy, PolicyError};
@@ -228,51 +228,26 @@ impl Registry {
 
     /// Refuses a subject that collides with another leaf or with an RR.
     fn check_unique(&self, index: usize, subject: &ClaimSubject) -> Result<(), Refusal> {
+        let mine = Identity::of_leaf(subject);
         for (i, state) in self.policies.iter().enumerate() {
             for rr in &state.policy.rr_set.route_reflectors {
-                if rr.tunnel_address == subject.tunnel_address {
-                    return Err(Refusal::TunnelAddressInUse);
-                }
-                if rr.router_id == subject.router_id {
-                    return Err(Refusal::RouterIdInUse);
-                }
-                if rr.wireguard_key.is_some() && rr.wireguard_key == subject.wireguard_key {
-                    return Err(Refusal::WireGuardKeyInUse);
-                }
-                if rr.wireguard_address.is_some()
-                    && rr.wireguard_address == subject.wireguard_address
-                {
-                    return Err(Refusal::WireGuardAddressInUse);
-                }
+                Identity::of_rr(rr).check(&mine)?;
             }
             for (leaf_id, other) in &state.claims {
                 if i == index && *leaf_id == subject.leaf_id {
                     continue; // the leaf's own earlier claim is being replaced
                 }
-                let other = other.subject();
                 if *leaf_id == subject.leaf_id {
                     return Err(Refusal::LeafIdInUse);
                 }
-                if other.tunnel_address == subject.tunnel_address {
-                    return Err(Refusal::TunnelAddressInUse);
-                }
-                if subject.wireguard_key.is_some() && other.wireguard_key == subject.wireguard_key {
-                    return Err(Refusal::WireGuardKeyInUse);
-                }
-                if subject.wireguard_address.is_some()
-                    && other.wireguard_address == subject.wireguard_address
-                {
-                    return Err(Refusal::WireGuardAddressInUse);
-                }
+                let other = other.subject();
+                Identity::of_leaf(other).check(&mine)?;
                 if subject
                     .owned
                     .iter()
                     .any(|net| other.owned.binary_search(net).is_ok())
                 {
                     return Err(Refusal::OwnedRouteInUse);
-                }
-                if other.router_id == subject.router_id {
-                    return Err(Refusal::RouterIdInUse);
                 }
             }
         }
@@ -449,3 +424,52 @@ impl Registry {
 
 #[cfg(test)]
 mod tests;
+
+/// What a leaf or an RR holds that no other node of the registry may hold too.
+struct Identity {
+    tunnel_address: Ipv4Addr,
+    router_id: Ipv4Addr,
+    wireguard_key: Option<WireGuardKey>,
+    wireguard_address: Option<Ipv4Addr>,
+}
+
+impl Identity {
+    fn of_leaf(subject: &ClaimSubject) -> Identity {
+        Identity {
+            tunnel_address: subject.tunnel_address,
+            router_id: subject.router_id,
+            wireguard_key: subject.wireguard_key,
+            wireguard_address: subject.wireguard_address,
+        }
+    }
+
+    fn of_rr(rr: &RrNode) -> Identity {
+        Identity {
+            tunnel_address: rr.tunnel_address,
+            router_id: rr.router_id,
+            wireguard_key: rr.wireguard_key,
+            wireguard_address: rr.wireguard_address,
+        }
+    }
+
+    /// The refusal for `claimed` when it holds something this node holds (an absent
+    /// WireGuard key or address collides with nothing).
+    fn check(&self, claimed: &Identity) -> Result<(), Refusal> {
+        if self.tunnel_address == claimed.tunnel_address {
+            Err(Refusal::TunnelAddressInUse)
+        } else if self.router_id == claimed.router_id {
+            Err(Refusal::RouterIdInUse)
+        } else if held_by_both(self.wireguard_key, claimed.wireguard_key) {
+            Err(Refusal::WireGuardKeyInUse)
+        } else if held_by_both(self.wireguard_address, claimed.wireguard_address) {
+            Err(Refusal::WireGuardAddressInUse)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Whether both hold the same value (nothing held collides with nothing).
+fn held_by_both<T: PartialEq>(a: Option<T>, b: Option<T>) -> bool {
+    a.is_some() && a == b
+}
