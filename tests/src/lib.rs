@@ -6,6 +6,8 @@
 //!   processes inside them killed by PID on drop.
 //! - [`qemu`]: QEMU guests (TCG) with a line-by-line serial console, marker waits with
 //!   deadlines, the ACPI power button over QMP, killed by PID on drop.
+//! - [`traffic`]: pings, TCP exchanges and the masquerading NAT box; [`scratch`]: a
+//!   scratch directory removed on drop; [`sam_configs`]: the SAM tests' router configs.
 //!
 //! Every object here is named uniquely per test process so tests can run in parallel,
 //! and everything it creates is removed on drop, also when a test fails.
@@ -15,6 +17,8 @@ pub mod netns;
 pub mod peers;
 pub mod qemu;
 pub mod sam_configs;
+pub mod scratch;
+pub mod traffic;
 
 /// The owner key development configs trust (hex): the public key of RFC 8032's first
 /// ed25519 test vector. Nothing is ever signed with it; a TOML config run with

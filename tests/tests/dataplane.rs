@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 
 use config::text::hex::encode as hex;
 use system_tests::netns::{Bridge, Netns, Proc, veth, wait_for};
+use system_tests::scratch::Scratch;
+use system_tests::traffic::masquerade;
 use system_tests::{require_root, workspace_binary};
 
 const RR_PORT: u16 = 51820;
@@ -20,30 +22,6 @@ const RR_PORT: u16 = 51820;
 fn keypair(seed: u8) -> (String, String) {
     let private = [seed; 32];
     (hex(&private), hex(&dataplane::public_key(&private)))
-}
-
-/// Scratch directory for logs and status files, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(system_tests::netns::unique(tag));
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if std::env::var_os("ROUTERD_KEEP_SCRATCH").is_some() {
-            eprintln!("kept {}", self.0.display());
-            return;
-        }
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// One running `dataplane-peer`.
@@ -242,25 +220,6 @@ fn wireguard_tunnel_carries_ping_and_tcp_both_ways() {
     leaf_dp.assert_alive();
 }
 
-/// The NAT box: masquerade on its uplink `u0` with source ports from `ports`.
-fn masquerade(nat: &Netns, ports: &str) {
-    let rules = format!(
-        "flush ruleset\n\
-         table ip nat {{\n chain post {{\n type nat hook postrouting priority 100;\n \
-         oifname \"u0\" meta l4proto {{ tcp, udp }} masquerade to :{ports}\n \
-         oifname \"u0\" masquerade\n }}\n}}\n"
-    );
-    let file = std::env::temp_dir().join(system_tests::netns::unique("nft"));
-    std::fs::write(&file, rules).unwrap();
-    let out = nat.exec("nft", &["-f", &file.display().to_string()]);
-    let _ = std::fs::remove_file(&file);
-    assert!(
-        out.status.success(),
-        "nft: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn port_of(endpoint: &str) -> u16 {
     endpoint
         .rsplit(':')
@@ -287,7 +246,7 @@ fn rr_learns_a_nated_leaf_from_its_handshake_and_follows_a_nat_rebinding() {
     leaf.addr("u0", "192.0.2.130/25");
     leaf.ip(&["route", "add", "default", "via", "192.0.2.129"]);
     nat.forwarding();
-    masquerade(&nat, "40000-40099");
+    masquerade(&nat, "u0", Some("40000-40099"));
 
     let (leaf_key, leaf_pub) = keypair(0x33);
     let (rr_key, rr_pub) = keypair(0x44);
@@ -323,7 +282,7 @@ fn rr_learns_a_nated_leaf_from_its_handshake_and_follows_a_nat_rebinding() {
 
     // The NAT forgets its mappings and now uses other ports: the RR's endpoint is stale
     // until the leaf's keepalive arrives through the new mapping.
-    masquerade(&nat, "50000-50099");
+    masquerade(&nat, "u0", Some("50000-50099"));
     let flushed = nat.exec("conntrack", &["-F"]);
     assert!(
         flushed.status.success(),

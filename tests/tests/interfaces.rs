@@ -7,27 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use system_tests::netns::{Netns, Proc, unique, veth, wait_for};
+use system_tests::netns::{Netns, Proc, veth, wait_for};
+use system_tests::scratch::Scratch;
 use system_tests::{require_root, workspace_binary};
 
 use system_tests::DEV_TRUSTED_KEY;
-
-/// A scratch directory removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let path = std::env::temp_dir().join(format!("routerd-ifs-{}", unique(tag)));
-        std::fs::create_dir_all(&path).expect("create scratch dir");
-        Scratch(path)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A locally administered MAC unique to this test process and `n`.
 fn test_mac(n: u8) -> String {
@@ -122,7 +106,7 @@ fn a_link_found_by_mac_is_renamed_sized_addressed_and_up() {
          addresses = [\"203.0.113.1/24\"]\n",
         test_mac(2)
     );
-    let (mut routerd, log) = start_routerd(&router, &scratch.0, &config(&interfaces));
+    let (mut routerd, log) = start_routerd(&router, scratch.dir(), &config(&interfaces));
 
     let link = wait_for(20, || {
         let doc = ip_json(&router, &["link", "show", "dev", "uplink0"]);
@@ -164,7 +148,7 @@ fn a_missing_underlay_stops_routerd_with_its_name() {
          addresses = [\"192.0.2.2/24\"]\n",
         test_mac(3)
     );
-    let (mut routerd, log) = start_routerd(&router, &scratch.0, &config(&interfaces));
+    let (mut routerd, log) = start_routerd(&router, scratch.dir(), &config(&interfaces));
     let stopped = wait_for(20, || (!routerd.running()).then_some(()));
     assert!(
         stopped.is_some(),
@@ -218,13 +202,13 @@ fn dhcp4_leases_an_address_and_default_route_and_releases_them_at_stop() {
     let mac = test_mac(4);
     router.ip(&["link", "set", "eth7", "address", &mac]);
     server.addr("d0", "198.51.100.1/24");
-    let (mut dnsmasq, leases) = start_dnsmasq(&server, "d0", &scratch.0);
-    let dnsmasq_log = scratch.0.join("dnsmasq.log");
+    let (mut dnsmasq, leases) = start_dnsmasq(&server, "d0", scratch.dir());
+    let dnsmasq_log = scratch.path("dnsmasq.log");
 
     let interfaces = format!(
         "[[interfaces]]\nname = \"wan0\"\nmac = \"{mac}\"\nrole = \"underlay\"\ndhcp4 = true\n"
     );
-    let (mut routerd, log) = start_routerd(&router, &scratch.0, &config(&interfaces));
+    let (mut routerd, log) = start_routerd(&router, scratch.dir(), &config(&interfaces));
 
     let leased = wait_for(30, || {
         let addresses = ipv4_addresses(&router, "wan0");

@@ -23,6 +23,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use system_tests::netns::{Bridge, Netns, Proc, veth, wait_for};
 use system_tests::sam_configs::{self, Fabric};
+use system_tests::scratch::Scratch;
+use system_tests::traffic::{masquerade, pings, tcp_exchange};
 use system_tests::{DEV_TRUSTED_KEY, require_root, workspace_binary};
 
 #[path = "sam/revocation.rs"]
@@ -35,30 +37,6 @@ const CLIENT_B: &str = "10.20.2.10";
 const UNOWNED: &str = "10.20.9.9";
 /// Seconds allowed for enrollment, tunnels, sessions and route exchange.
 const CONVERGE_SECS: u64 = 60;
-
-/// Scratch directory (configs, state, logs), removed on drop unless ROUTERD_KEEP_SCRATCH.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new() -> Scratch {
-        let dir = std::env::temp_dir().join(system_tests::netns::unique("samt"));
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if std::env::var_os("ROUTERD_KEEP_SCRATCH").is_some() {
-            eprintln!("kept {}", self.0.display());
-            return;
-        }
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A workspace binary, built once per test run (a build in the middle of the scenario
 /// would wait for other cargo runs while the routers' timers go on).
@@ -270,20 +248,6 @@ fn leaf_config(name: &str, host: u8, owned: &[&str], underlay: Option<&str>) -> 
     .toml()
 }
 
-/// The NAT box: masquerade everything leaving through `wan0`.
-fn masquerade(nat: &Netns) {
-    let rules = "flush ruleset\ntable ip nat {\n chain post {\n type nat hook postrouting priority 100;\n oifname \"wan0\" masquerade\n }\n}\n";
-    let file = std::env::temp_dir().join(system_tests::netns::unique("nft"));
-    std::fs::write(&file, rules).unwrap();
-    let out = nat.exec("nft", &["-f", &file.display().to_string()]);
-    let _ = std::fs::remove_file(&file);
-    assert!(
-        out.status.success(),
-        "nft: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A site LAN: `router` gets `gateway/24` on `lan0`, the client namespace `address/24`
 /// on `eth0` with a default route to the gateway.
 fn site(router: &Netns, client: &Netns, gateway: &str, address: &str) {
@@ -291,44 +255,6 @@ fn site(router: &Netns, client: &Netns, gateway: &str, address: &str) {
     router.addr("lan0", &format!("{gateway}/24"));
     client.addr("eth0", &format!("{address}/24"));
     client.ip(&["route", "add", "default", "via", gateway]);
-}
-
-fn pings(from: &Netns, to: &str) -> bool {
-    from.exec("ping", &["-c", "1", "-W", "1", to])
-        .status
-        .success()
-}
-
-/// A TCP connection from `client` to `server_address` (where `server` listens): the
-/// server must receive the line sent.
-fn tcp_exchange(server: &Netns, server_address: &str, client: &Netns, line: &str) -> bool {
-    let out_file = std::env::temp_dir().join(system_tests::netns::unique("tcp"));
-    let file = std::fs::File::create(&out_file).unwrap();
-    let mut listener = server
-        .command("nc")
-        .args(["-l", "-N", "-w", "10", "5001"])
-        .stdout(file)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("nc -l");
-    let sent = wait_for(10, || {
-        let mut child = client
-            .command("nc")
-            .args(["-N", "-w", "5", server_address, "5001"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .ok()?;
-        let _ = std::io::Write::write_all(child.stdin.as_mut()?, format!("{line}\n").as_bytes());
-        drop(child.stdin.take());
-        child.wait().ok()?.success().then_some(())
-    });
-    let received = wait_for(10, || read(&out_file).contains(line).then_some(()));
-    let _ = listener.kill();
-    let _ = listener.wait();
-    let _ = std::fs::remove_file(&out_file);
-    sent.is_some() && received.is_some()
 }
 
 /// Routes the kernel holds for `prefix` in `ns` (main table), one per line.
@@ -369,7 +295,7 @@ fn sam_enrollment_tunnels_admission_and_replay() {
     if !require_root() {
         return;
     }
-    let scratch = Scratch::new();
+    let scratch = Scratch::new("sam");
     let ul = Netns::new("samul");
     let rr_ns = Netns::new("samrr");
     let a_ns = Netns::new("sama");
@@ -390,7 +316,7 @@ fn sam_enrollment_tunnels_admission_and_replay() {
     b_ns.addr("wan0", "10.200.0.2/24");
     b_ns.ip(&["route", "add", "default", "via", "10.200.0.1"]);
     nat_ns.forwarding();
-    masquerade(&nat_ns);
+    masquerade(&nat_ns, "wan0", None);
     site(&a_ns, &client_a, "10.20.1.1", CLIENT_A);
     site(&b_ns, &client_b, "10.20.2.1", CLIENT_B);
 
@@ -501,11 +427,11 @@ fn sam_enrollment_tunnels_admission_and_replay() {
     );
     assert!(pings(&client_b, CLIENT_A), "client B cannot ping client A");
     assert!(
-        tcp_exchange(&client_b, CLIENT_B, &client_a, "hello from A"),
+        tcp_exchange(&client_b, CLIENT_B, &client_a, "hello from A", 10),
         "TCP A -> B"
     );
     assert!(
-        tcp_exchange(&client_a, CLIENT_A, &client_b, "hello from B"),
+        tcp_exchange(&client_a, CLIENT_A, &client_b, "hello from B", 10),
         "TCP B -> A"
     );
     // The status shows the traffic on every RR tunnel (refreshed every second).
