@@ -126,23 +126,16 @@ fn any_truncation_or_corruption_never_panics() {
 
 #[test]
 fn nak_while_requesting_restarts_with_a_new_exchange() {
-    let (mut client, discover, start) = selecting();
+    let (mut client, request, start) = requesting(Duration::ZERO);
     client
-        .handle_packet(
-            start,
-            &reply(DhcpMessageType::Offer, discover.xid, MAC, None),
-        )
-        .unwrap();
-    let (sent, _) = outputs(&mut client);
-    client
-        .handle_packet(start, &reply(DhcpMessageType::Nak, sent[0].xid, MAC, None))
+        .handle_packet(start, &reply(DhcpMessageType::Nak, request.xid, MAC, None))
         .unwrap();
     assert_eq!(client.state(), DhcpState::Init);
     assert_eq!(client.poll_timeout(), Some(start + RESTART_DELAY));
     client.handle_timeout(start + RESTART_DELAY);
     let (sent, _) = outputs(&mut client);
     assert_eq!(sent[0].message_type, DhcpMessageType::Discover);
-    assert_ne!(sent[0].xid, discover.xid);
+    assert_ne!(sent[0].xid, request.xid);
 }
 
 #[test]
@@ -192,19 +185,12 @@ fn unanswered_requests_fall_back_to_discover() {
 
 #[test]
 fn an_ack_without_lease_time_or_address_is_incomplete() {
-    let (mut client, discover, start) = selecting();
-    client
-        .handle_packet(
-            start,
-            &reply(DhcpMessageType::Offer, discover.xid, MAC, None),
-        )
-        .unwrap();
-    let (sent, _) = outputs(&mut client);
+    let (mut client, request, start) = requesting(Duration::ZERO);
     assert_eq!(
-        client.handle_packet(start, &ack_for(sent[0].xid, Ipv4Addr::UNSPECIFIED, None)),
+        client.handle_packet(start, &ack_for(request.xid, Ipv4Addr::UNSPECIFIED, None)),
         Err(Ignored::Incomplete)
     );
-    let mut no_lease_time = ack_for(sent[0].xid, OFFERED, None);
+    let mut no_lease_time = ack_for(request.xid, OFFERED, None);
     let at = no_lease_time.windows(2).position(|w| w == [51, 4]).unwrap();
     no_lease_time[at] = 0xfe; // an unknown option instead of the lease time
     assert_eq!(

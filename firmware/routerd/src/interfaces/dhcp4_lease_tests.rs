@@ -149,15 +149,8 @@ fn release_is_unicast_before_the_address_goes_and_stops_the_client() {
 
 #[test]
 fn infinite_lease_never_renews() {
-    let (mut client, discover, start) = selecting();
-    client
-        .handle_packet(
-            start,
-            &reply(DhcpMessageType::Offer, discover.xid, MAC, None),
-        )
-        .unwrap();
-    let (sent, _) = outputs(&mut client);
-    let mut ack = reply(DhcpMessageType::Ack, sent[0].xid, MAC, None);
+    let (mut client, request, start) = requesting(Duration::ZERO);
+    let mut ack = reply(DhcpMessageType::Ack, request.xid, MAC, None);
     // Patch option 51's value to 0xffffffff ("infinite").
     let at = ack.windows(2).position(|w| w == [51, 4]).unwrap() + 2;
     ack[at..at + 4].copy_from_slice(&[0xff; 4]);
@@ -197,16 +190,9 @@ fn an_ack_with_another_address_replaces_the_lease() {
 #[test]
 fn subnet_masks_become_prefix_lengths_and_odd_masks_fall_back_to_classful() {
     let prefix = |address: Ipv4Addr, mask: Option<Ipv4Addr>| {
-        let (mut client, discover, start) = selecting();
+        let (mut client, request, start) = requesting(Duration::ZERO);
         client
-            .handle_packet(
-                start,
-                &reply(DhcpMessageType::Offer, discover.xid, MAC, None),
-            )
-            .unwrap();
-        let (sent, _) = outputs(&mut client);
-        client
-            .handle_packet(start, &ack_for(sent[0].xid, address, mask))
+            .handle_packet(start, &ack_for(request.xid, address, mask))
             .unwrap();
         client.lease().unwrap().prefix_len
     };

@@ -152,22 +152,30 @@ pub(super) fn selecting() -> (Dhcp4Client, Sent, Instant) {
     (client, sent.remove(0), start)
 }
 
-/// A client bound to OFFERED; returns it, the lease and the time of the REQUEST.
-pub(super) fn bound(t1_t2: Option<(u32, u32)>) -> (Dhcp4Client, Lease, Instant) {
+/// A client that took the OFFER received at `start + offer_delay` and sent its REQUEST;
+/// returns it, the REQUEST and the start.
+pub(super) fn requesting(offer_delay: Duration) -> (Dhcp4Client, Sent, Instant) {
     let (mut client, discover, start) = selecting();
-    let offered_at = start + Duration::from_millis(20);
     client
         .handle_packet(
-            offered_at,
+            start + offer_delay,
             &reply(DhcpMessageType::Offer, discover.xid, MAC, None),
         )
         .unwrap();
-    let (sent, _) = outputs(&mut client);
+    let (mut sent, _) = outputs(&mut client);
+    assert_eq!(sent.len(), 1, "one REQUEST");
+    (client, sent.remove(0), start)
+}
+
+/// A client bound to OFFERED; returns it, the lease and the time of the REQUEST.
+pub(super) fn bound(t1_t2: Option<(u32, u32)>) -> (Dhcp4Client, Lease, Instant) {
+    let (mut client, request, start) = requesting(Duration::from_millis(20));
+    let offered_at = start + Duration::from_millis(20);
     let acked_at = offered_at + Duration::from_millis(20);
     client
         .handle_packet(
             acked_at,
-            &reply(DhcpMessageType::Ack, sent[0].xid, MAC, t1_t2),
+            &reply(DhcpMessageType::Ack, request.xid, MAC, t1_t2),
         )
         .unwrap();
     let (_, mut events) = outputs(&mut client);
