@@ -9,25 +9,28 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use system_tests::scratch::Scratch;
 use system_tests::workspace_binary;
 
-/// Scratch directory removed on drop, also when the test fails.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new() -> Scratch {
-        let dir = std::env::temp_dir().join(system_tests::netns::unique("rdcfg"));
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
+/// A fresh owner key pair from `routerd-tool keygen` in the scratch directory.
+struct OwnerKeys {
+    /// The public key as configs list it.
+    public: String,
+    /// The private key file.
+    key: PathBuf,
+    /// The public key file (`--trust`).
+    trust: PathBuf,
 }
 
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+fn owner_keys(dir: &Scratch) -> OwnerKeys {
+    let keys = dir.path("keys");
+    assert_eq!(tool(&[&"keygen", &"--out", &keys]).code, 0);
+    let trust = keys.join("owner.pub");
+    let public = std::fs::read_to_string(&trust).unwrap().trim().to_string();
+    OwnerKeys {
+        public,
+        key: keys.join("owner.key"),
+        trust,
     }
 }
 
@@ -88,7 +91,7 @@ fn disk_image(path: &Path) {
 
 #[test]
 fn keygen_provision_inspect_and_refusals() {
-    let dir = Scratch::new();
+    let dir = Scratch::new("rdcfg");
     let keys = dir.path("keys");
 
     let out = tool(&[&"keygen", &"--out", &keys]);
@@ -298,15 +301,8 @@ fn keygen_provision_inspect_and_refusals() {
 
 #[test]
 fn image_with_a_bare_blob_in_slot_a_inspects_and_takes_the_next_config_in_slot_b() {
-    let dir = Scratch::new();
-    let keys = dir.path("keys");
-    assert_eq!(tool(&[&"keygen", &"--out", &keys]).code, 0);
-    let public = std::fs::read_to_string(keys.join("owner.pub"))
-        .unwrap()
-        .trim()
-        .to_string();
-    let key = keys.join("owner.key");
-    let trust = keys.join("owner.pub");
+    let dir = Scratch::new("rdcfg");
+    let OwnerKeys { public, key, trust } = owner_keys(&dir);
     let rr = example(&dir, "rr.toml", &public);
     let blob = dir.path("rr.blob");
     let args: [&dyn AsRef<std::ffi::OsStr>; 9] = [
@@ -357,15 +353,8 @@ fn image_with_a_bare_blob_in_slot_a_inspects_and_takes_the_next_config_in_slot_b
 
 #[test]
 fn provision_into_a_disk_image_uses_ab_slots() {
-    let dir = Scratch::new();
-    let keys = dir.path("keys");
-    assert_eq!(tool(&[&"keygen", &"--out", &keys]).code, 0);
-    let public = std::fs::read_to_string(keys.join("owner.pub"))
-        .unwrap()
-        .trim()
-        .to_string();
-    let key = keys.join("owner.key");
-    let trust = keys.join("owner.pub");
+    let dir = Scratch::new("rdcfg");
+    let OwnerKeys { public, key, trust } = owner_keys(&dir);
     let leaf = example(&dir, "leaf.toml", &public);
     let image = dir.path("disk.img");
     disk_image(&image);
