@@ -193,11 +193,9 @@ pub(crate) fn load_config(source: &ConfigSource) -> Result<RouterConfig, LoadErr
     }
 }
 
+/// A SAM leaf with one RR peer, as several tests of this module and its children load it.
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const LEAF: &str = r#"
+pub(crate) const TEST_SAM_LEAF: &str = r#"
 trusted_keys = ["d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"]
 [node]
 name = "l"
@@ -218,6 +216,12 @@ tunnel_address = "10.77.0.21"
 owned = ["198.51.100.21/32"]
 underlay_endpoint = "10.77.0.21"
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LEAF: &str = TEST_SAM_LEAF;
 
     /// Signs LEAF with a fixed key; returns (dir, blob path, trust path, blob bytes).
     fn signed(tag: &str, serial: u64) -> (PathBuf, PathBuf, PathBuf, Vec<u8>) {

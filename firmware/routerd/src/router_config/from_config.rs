@@ -303,27 +303,7 @@ mod tests {
 
     #[test]
     fn a_leaf_opens_sessions_from_its_tunnel_address() {
-        let text = r#"
-trusted_keys = ["d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"]
-[node]
-name = "l"
-mode = "leaf"
-router_id = "10.77.0.21"
-asn = 65000
-board = "dev"
-[[bgp.peers]]
-address = "10.77.0.1"
-remote_as = 65000
-[sam.leaf]
-rr = [{ enrollment = "10.77.0.1:4179" }]
-join_token = "0123456789abcdef0123"
-leaf_id = "l"
-policy = "p"
-[sam.leaf.claim]
-tunnel_address = "10.77.0.21"
-owned = ["198.51.100.21/32"]
-underlay_endpoint = "10.77.0.21"
-"#;
+        let text = crate::router_config::TEST_SAM_LEAF;
         let leaf = from_toml(text, "l.toml").unwrap();
         assert_eq!(leaf.peers[0].local, Some("10.77.0.21".parse().unwrap()));
         assert_eq!(leaf.peers[0].kind, PeerKind::Internal);
