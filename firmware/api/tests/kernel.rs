@@ -1,9 +1,10 @@
 //! `GET /v1/kernel` over loopback: the published kernel view, updates, and 404 on a
 //! router without one.
 
+mod support;
+
 use std::net::Ipv4Addr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use api::Snapshot;
 use api::client::{Client, ClientError};
@@ -12,21 +13,7 @@ use api::server::{Access, Backend, serve};
 use tokio::sync::watch;
 
 fn snapshot() -> Snapshot {
-    Snapshot {
-        version: "0.1.0".into(),
-        mode: "leaf".into(),
-        router_id: Ipv4Addr::new(192, 0, 2, 11),
-        local_as: 65000,
-        config: "unsigned development config".into(),
-        config_serial: 0,
-        uptime_secs: 1,
-        loc_rib_routes: 0,
-        peers: vec![],
-        refused_connections: vec![],
-        sam: None,
-        config_trial: None,
-        taken_at: Some(Instant::now()),
-    }
+    support::quiet_snapshot("leaf", Ipv4Addr::new(192, 0, 2, 11))
 }
 
 fn view(prefixes: &[&str]) -> KernelView {

@@ -2,9 +2,10 @@
 //! body and `Retry-After`, `413` for declared and for chunked bodies, and the order of
 //! the checks (the rate limit comes before the token check).
 
+mod support;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
 
 use api::Snapshot;
 use api::limits::{ErrorBody, Limits};
@@ -14,21 +15,7 @@ use tokio::net::TcpSocket;
 use tokio::sync::watch;
 
 fn snapshot() -> Snapshot {
-    Snapshot {
-        version: "0.1.0".into(),
-        mode: "leaf".into(),
-        router_id: Ipv4Addr::new(192, 0, 2, 1),
-        local_as: 65000,
-        config: "unsigned development config".into(),
-        config_serial: 0,
-        uptime_secs: 1,
-        loc_rib_routes: 0,
-        peers: vec![],
-        refused_connections: vec![],
-        sam: None,
-        config_trial: None,
-        taken_at: Some(Instant::now()),
-    }
+    support::quiet_snapshot("leaf", Ipv4Addr::new(192, 0, 2, 1))
 }
 
 struct Server {

@@ -3,6 +3,8 @@
 //! a core channel the endpoints answer 503. The core here is a task that answers the
 //! commands by the contract of `api::revocation` (a revoked set of leaf ids).
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -16,21 +18,7 @@ use api::server::{Access, Backend, serve};
 use tokio::sync::{mpsc, watch};
 
 fn snapshot() -> Snapshot {
-    Snapshot {
-        version: "0.1.0".into(),
-        mode: "rr".into(),
-        router_id: Ipv4Addr::new(192, 0, 2, 1),
-        local_as: 65000,
-        config: "unsigned development config".into(),
-        config_serial: 0,
-        uptime_secs: 1,
-        loc_rib_routes: 0,
-        peers: vec![],
-        refused_connections: vec![],
-        sam: None,
-        config_trial: None,
-        taken_at: None,
-    }
+    support::quiet_snapshot("rr", Ipv4Addr::new(192, 0, 2, 1))
 }
 
 fn unknown_policy(leaf: &LeafRef) -> Option<EnrollmentRefused> {
