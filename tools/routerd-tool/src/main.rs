@@ -63,6 +63,7 @@ mod peers;
 mod provision;
 mod routes;
 mod status;
+mod table;
 mod tunnels;
 
 fn main() {

@@ -4,8 +4,6 @@
 //! with `--json`. Exit codes: 0 answered, 1 router unreachable or answered an error,
 //! 2 usage (bad URL, unreadable token file).
 
-use std::fmt::Write as _;
-
 use api::PeerList;
 
 use crate::status::{ApiArgs, show};
@@ -59,30 +57,8 @@ pub(crate) fn render_table(list: &PeerList) -> String {
             ]
         })
         .collect();
-    let mut widths = header.map(str::len);
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.len());
-        }
-    }
-    let mut out = String::new();
-    let mut line = |cells: &[&str]| {
-        let mut text = String::new();
-        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-            // Text columns left-aligned, counts right-aligned.
-            if i < 4 {
-                let _ = write!(text, "{cell:<w$}  ");
-            } else {
-                let _ = write!(text, "{cell:>w$}  ");
-            }
-        }
-        out.push_str(text.trim_end());
-        out.push('\n');
-    };
-    line(&header);
-    for row in &rows {
-        line(&row.each_ref().map(String::as_str));
-    }
+    // Text columns left-aligned, counts right-aligned.
+    let mut out = crate::table::render(header, true, &rows, &[4, 5, 6, 7]);
     if rows.is_empty() {
         out.push_str("(no peers)\n");
     }

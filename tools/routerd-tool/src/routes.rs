@@ -117,28 +117,7 @@ pub(crate) fn render_page(page: &RouteListing, header: bool, all: bool) -> Strin
     };
     let rows: Vec<[String; 5]> = page.routes.iter().map(row).collect();
     let titles = ["PREFIX", "NEXT-HOP", "FROM", "LOCAL-PREF", "AS-PATH"];
-    let mut widths = titles.map(str::len);
-    for r in &rows {
-        for (w, cell) in widths.iter_mut().zip(r) {
-            *w = (*w).max(cell.len());
-        }
-    }
-    let mut out = String::new();
-    let mut line = |cells: [&str; 5]| {
-        let [w0, w1, w2, w3, _] = widths;
-        let text = format!(
-            "{:<w0$}  {:<w1$}  {:<w2$}  {:>w3$}  {}",
-            cells[0], cells[1], cells[2], cells[3], cells[4]
-        );
-        out.push_str(text.trim_end());
-        out.push('\n');
-    };
-    if header {
-        line(titles);
-    }
-    for r in &rows {
-        line(r.each_ref().map(String::as_str));
-    }
+    let mut out = crate::table::render(titles, header, &rows, &[3]);
     if header && rows.is_empty() {
         out.push_str("(no routes)\n");
     }

@@ -5,8 +5,6 @@
 //! Exit codes: 0 answered, 1 the router is unreachable, has no `[sam]` section or answered
 //! an error, 2 usage.
 
-use std::fmt::Write as _;
-
 use api::sam::TunnelList;
 
 use crate::status::{ApiArgs, show};
@@ -60,30 +58,9 @@ pub(crate) fn render_table(list: &TunnelList) -> String {
             ]
         })
         .collect();
-    let mut widths = header.map(str::len);
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.len());
-        }
-    }
     let mut out = format!("datapath {}\n", list.datapath);
-    let mut line = |cells: [&str; 9]| {
-        let mut text = String::new();
-        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-            // Byte counters right-aligned, the rest left-aligned.
-            if i == 6 || i == 7 {
-                let _ = write!(text, "{cell:>w$}  ");
-            } else {
-                let _ = write!(text, "{cell:<w$}  ");
-            }
-        }
-        out.push_str(text.trim_end());
-        out.push('\n');
-    };
-    line(header);
-    for row in &rows {
-        line(row.each_ref().map(String::as_str));
-    }
+    // Byte counters right-aligned, the rest left-aligned.
+    out.push_str(&crate::table::render(header, true, &rows, &[6, 7]));
     if rows.is_empty() {
         out.push_str("(no tunnels)\n");
     }
