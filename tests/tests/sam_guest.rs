@@ -28,6 +28,7 @@ use std::time::Duration;
 use serde_json::Value;
 use system_tests::netns::{Netns, wait_for};
 use system_tests::qemu::{Arch, Boot, Guest, GuestSpec};
+use system_tests::traffic::{pings, tcp_exchange};
 
 use configs::API_TOKEN;
 
@@ -267,8 +268,7 @@ fn sam_over_kernel_ipip_in_wireguard_between_three_guests() {
 
     // Traffic between the clients, both ways, through leaf -> RR -> leaf.
     let pinged = wait_for(CONVERGE_SECS, || {
-        (lab::pings(&lab.client1, "10.20.2.10") && lab::pings(&lab.client2, "10.20.1.10"))
-            .then_some(())
+        (pings(&lab.client1, "10.20.2.10") && pings(&lab.client2, "10.20.1.10")).then_some(())
     });
     if pinged.is_none() {
         panic!(
@@ -287,11 +287,23 @@ fn sam_over_kernel_ipip_in_wireguard_between_three_guests() {
         );
     }
     assert!(
-        lab::tcp_exchange(&lab.client2, "10.20.2.10", &lab.client1, "from client 1"),
+        tcp_exchange(
+            &lab.client2,
+            "10.20.2.10",
+            &lab.client1,
+            "from client 1",
+            20
+        ),
         "TCP client 1 -> client 2 failed"
     );
     assert!(
-        lab::tcp_exchange(&lab.client1, "10.20.1.10", &lab.client2, "from client 2"),
+        tcp_exchange(
+            &lab.client1,
+            "10.20.1.10",
+            &lab.client2,
+            "from client 2",
+            20
+        ),
         "TCP client 2 -> client 1 failed"
     );
     eprintln!("pings and TCP both ways between the clients");

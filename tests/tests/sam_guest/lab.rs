@@ -16,7 +16,8 @@
 use std::path::PathBuf;
 
 use serde_json::Value;
-use system_tests::netns::{Netns, Proc, unique, veth, wait_for};
+use system_tests::netns::{Netns, Proc, unique, veth};
+use system_tests::traffic::masquerade;
 
 /// The lab namespaces and processes.
 pub(crate) struct Lab {
@@ -84,7 +85,7 @@ impl Lab {
         lab.ip(&["link", "set", "nl", "master", "brn"]);
         nat.addr("lan0", "10.200.0.1/24");
         nat.forwarding();
-        masquerade(&nat);
+        masquerade(&nat, "wan0", None);
         let leases = scratch.join("dnsmasq.leases");
         let leases_arg = format!("--dhcp-leasefile={}", leases.display());
         let dhcp = nat.spawn(
@@ -100,6 +101,8 @@ impl Lab {
                 "--dhcp-option=option:router,10.200.0.1",
                 &leases_arg,
                 "--log-dhcp",
+                // Log to stderr, i.e. the log file the failure context shows.
+                "--log-facility=-",
             ],
             &scratch.join("dnsmasq.log"),
         );
@@ -119,20 +122,6 @@ impl Lab {
     pub(crate) fn dhcp_log(&self) -> String {
         std::fs::read_to_string(self.scratch.join("dnsmasq.log")).unwrap_or_default()
     }
-}
-
-/// The NAT box: masquerade everything leaving through `wan0`.
-fn masquerade(nat: &Netns) {
-    let rules = "flush ruleset\ntable ip nat {\n chain post {\n type nat hook postrouting priority 100;\n oifname \"wan0\" masquerade\n }\n}\n";
-    let file = std::env::temp_dir().join(unique("nft"));
-    std::fs::write(&file, rules).unwrap();
-    let out = nat.exec("nft", &["-f", &file.display().to_string()]);
-    let _ = std::fs::remove_file(&file);
-    assert!(
-        out.status.success(),
-        "nft: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// A GET of a routerd API at `addr:7179` from inside `ns`, with the bearer token, as
@@ -158,53 +147,4 @@ pub(crate) fn api(ns: &Netns, addr: &str, token: &str, path: &str) -> Option<Val
     (status == 200)
         .then(|| serde_json::from_str(body).ok())
         .flatten()
-}
-
-/// One ping from `from` to `to`.
-pub(crate) fn pings(from: &Netns, to: &str) -> bool {
-    from.exec("ping", &["-c", "1", "-W", "2", to])
-        .status
-        .success()
-}
-
-/// A TCP connection from `client` to `server_address` (where `server` listens): the
-/// server must receive the line sent.
-pub(crate) fn tcp_exchange(
-    server: &Netns,
-    server_address: &str,
-    client: &Netns,
-    line: &str,
-) -> bool {
-    let out_file = std::env::temp_dir().join(unique("tcp"));
-    let file = std::fs::File::create(&out_file).unwrap();
-    let mut listener = server
-        .command("nc")
-        .args(["-l", "-N", "-w", "20", "5001"])
-        .stdout(file)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("nc -l");
-    let sent = wait_for(20, || {
-        let mut child = client
-            .command("nc")
-            .args(["-N", "-w", "10", server_address, "5001"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .ok()?;
-        let _ = std::io::Write::write_all(child.stdin.as_mut()?, format!("{line}\n").as_bytes());
-        drop(child.stdin.take());
-        child.wait().ok()?.success().then_some(())
-    });
-    let received = wait_for(20, || {
-        std::fs::read_to_string(&out_file)
-            .unwrap_or_default()
-            .contains(line)
-            .then_some(())
-    });
-    let _ = listener.kill();
-    let _ = listener.wait();
-    let _ = std::fs::remove_file(&out_file);
-    sent.is_some() && received.is_some()
 }
