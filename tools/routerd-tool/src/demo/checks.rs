@@ -460,7 +460,11 @@ pub(crate) fn fabric(obs: &Observation) -> Vec<Assertion> {
         rr_dynamic_peers(&obs.rr),
         rr_accepted_routes(&obs.rr, &obs.rr_kernel),
         leaf_routes(&obs.kernel),
-        super::kernel_agreement::kernel_views(&obs.rr, &obs.rr_kernel, &obs.leaves, &obs.kernel),
+        if obs.kernels_read_directly {
+            super::kernel_agreement::kernel_views(&obs.rr, &obs.rr_kernel, &obs.leaves, &obs.kernel)
+        } else {
+            super::kernel_agreement::views_only(&obs.rr, &obs.leaves)
+        },
     ]
 }
 

@@ -1,5 +1,5 @@
 //! The running routers of the netns flavour: starting them from their blobs, observing
-//! the fabric, waiting for convergence and saving what was observed.
+//! the fabric and saving what was observed; [`Routers`] for the phases.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -7,12 +7,14 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::Progress;
-use super::checks;
 use super::evidence::RunDir;
 use super::lab::Lab;
+use super::matrix::{self, Matrix};
 use super::netns::DemoError;
 use super::observe::{Observation, Observer};
-use super::plan::{self, SITES};
+use super::persisted::EnrollmentState;
+use super::phases::Routers;
+use super::plan::{self, HOLD_TIME_SECS, SITES};
 use super::topology::Topology;
 
 /// How long the fabric may take to converge after (re)starts.
@@ -103,63 +105,8 @@ impl Fabric<'_> {
                 .zip(&self.topo.leaves)
                 .map(|(s, ns)| self.observer.kernel(*s, ns))
                 .collect(),
+            kernels_read_directly: true,
         }
-    }
-
-    /// Polls until assertions 2-5 hold or the time is up; returns the last observation.
-    pub(crate) fn converge(&self, phase: &str) -> Observation {
-        let start = Instant::now();
-        let mut last_failing = String::new();
-        loop {
-            let obs = self.observe();
-            let failing: Vec<String> = checks::fabric(&obs)
-                .iter()
-                .filter(|a| !a.pass)
-                .map(|a| a.id.clone())
-                .collect();
-            if failing.is_empty() {
-                self.progress.say(&format!(
-                    "{phase}: converged after {:.1}s (assertions 2-5 hold)",
-                    start.elapsed().as_secs_f64()
-                ));
-                return obs;
-            }
-            let crashed: Vec<&str> = std::iter::once(("rr", self.rr_pid))
-                .chain(self.leaf_pids.iter().zip(SITES).map(|(p, s)| (s.name, *p)))
-                .filter(|(_, pid)| !self.lab.running(*pid))
-                .map(|(n, _)| n)
-                .collect();
-            let summary = format!("still failing: {}", failing.join(", "));
-            if summary != last_failing {
-                self.progress.say(&format!("{phase}: waiting, {summary}"));
-                last_failing = summary;
-            }
-            if !crashed.is_empty() || start.elapsed() > Duration::from_secs(CONVERGE_SECS) {
-                self.progress.say(&format!(
-                    "{phase}: not converged after {:.0}s{}",
-                    start.elapsed().as_secs_f64(),
-                    if crashed.is_empty() {
-                        String::new()
-                    } else {
-                        format!("; routerd exited on {}", crashed.join(", "))
-                    }
-                ));
-                return obs;
-            }
-            std::thread::sleep(Duration::from_secs(1));
-        }
-    }
-
-    /// Saves every node's documents as `nodes/<node>/<file>`.
-    pub(crate) fn save(&self, obs: &Observation, file: &str) -> Result<(), DemoError> {
-        let rr = json!({ "api": obs.rr.to_json(), "kernel": obs.rr_kernel.to_json() });
-        self.run.write_json(&self.run.node_file("rr", file)?, &rr)?;
-        for (docs, kernel) in obs.leaves.iter().zip(&obs.kernel) {
-            let v = json!({ "api": docs.to_json(), "kernel": kernel.to_json() });
-            self.run
-                .write_json(&self.run.node_file(&docs.node, file)?, &v)?;
-        }
-        Ok(())
     }
 
     /// The RR's and the leaves' state directories.
@@ -169,5 +116,79 @@ impl Fabric<'_> {
             .map(|s| Ok((s.leaf_node(), self.run.state(&s.leaf_node())?)))
             .collect::<Result<Vec<_>, DemoError>>()?;
         Ok((self.run.state("rr")?, leaves))
+    }
+}
+
+/// Saves every node's documents of `obs` as `nodes/<node>/<file>` (both flavours).
+pub(crate) fn save_observation(
+    run: &RunDir,
+    obs: &Observation,
+    file: &str,
+) -> Result<(), DemoError> {
+    let kernel_key = if obs.kernels_read_directly {
+        "kernel"
+    } else {
+        "kernel (from /v1/kernel)"
+    };
+    let rr = json!({ "api": obs.rr.to_json(), kernel_key: obs.rr_kernel.to_json() });
+    run.write_json(&run.node_file("rr", file)?, &rr)?;
+    for (docs, kernel) in obs.leaves.iter().zip(&obs.kernel) {
+        let v = json!({ "api": docs.to_json(), kernel_key: kernel.to_json() });
+        run.write_json(&run.node_file(&docs.node, file)?, &v)?;
+    }
+    Ok(())
+}
+
+impl Routers for Fabric<'_> {
+    fn progress(&self) -> &Progress {
+        self.progress
+    }
+
+    fn observe(&self) -> Observation {
+        Fabric::observe(self)
+    }
+
+    fn exited(&self) -> Vec<&'static str> {
+        std::iter::once(("rr", self.rr_pid))
+            .chain(self.leaf_pids.iter().zip(SITES).map(|(p, s)| (s.name, *p)))
+            .filter(|(_, pid)| !self.lab.running(*pid))
+            .map(|(n, _)| n)
+            .collect()
+    }
+
+    fn converge_secs(&self) -> u64 {
+        CONVERGE_SECS
+    }
+
+    fn save(&self, obs: &Observation, file: &str) -> Result<(), DemoError> {
+        save_observation(self.run, obs, file)
+    }
+
+    fn probe_clients(&self) -> Matrix {
+        matrix::probe_all(self.lab, &self.observer.tool, &self.topo.clients)
+    }
+
+    fn enrollment(&self) -> Result<EnrollmentState, DemoError> {
+        let (rr_dir, leaf_dirs) = self.state_dirs()?;
+        Ok(EnrollmentState::read(&rr_dir, &leaf_dirs))
+    }
+
+    fn kill_rr(&mut self) {
+        self.progress
+            .say(&format!("killing the RR (SIGKILL, pid {})", self.rr_pid));
+        self.lab.kill(self.rr_pid);
+    }
+
+    fn restart_rr(&mut self) -> Result<(), DemoError> {
+        self.rr_pid = self.start("rr", &self.topo.rr.clone())?;
+        Ok(())
+    }
+
+    fn hold_time_secs(&self) -> u64 {
+        HOLD_TIME_SECS
+    }
+
+    fn outage_explanation(&self) -> &'static str {
+        "on the userspace datapath the RR process is the hub's datapath, so no traffic between sites can flow while it is down"
     }
 }

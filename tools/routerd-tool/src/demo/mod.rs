@@ -9,7 +9,10 @@
 //! [`checks`], [`kernel_agreement`] and [`persisted`] (the assertions, pure), [`matrix`] (client probes),
 //! [`evidence`] (run directory), [`netns`] (the network-namespace flavour, start to end:
 //! [`fabric`] runs the routers, [`phases`] drives the checks),
-//! [`report`] (what is printed), [`internal`] (helpers run inside namespaces).
+//! [`report`] (what is printed), [`internal`] (helpers run inside namespaces);
+//! [`guest_flavour`] (the qemu flavour, start to end: [`guest_disks`] makes the image and
+//! the routers' disks, [`guest_lab`] the namespaces around the guests, [`guest_fabric`]
+//! runs the guests; the same [`phases`] drive the checks).
 //!
 //! Exit codes: 0 every assertion holds, 1 an assertion failed, 2 the demo could not run
 //! (not root, a binary or tool missing, a setup step failed; the message says which).
@@ -17,6 +20,10 @@
 mod checks;
 mod evidence;
 mod fabric;
+mod guest_disks;
+mod guest_fabric;
+mod guest_flavour;
+mod guest_lab;
 mod internal;
 mod kernel_agreement;
 mod lab;
@@ -45,7 +52,10 @@ RR, reports what the leaves kept, restarts the RR from the same blob and state, 
 again without re-enrollment. Evidence goes to the run directory.\n\n\
 Flavours: `netns` runs routerd processes in network namespaces on the userspace datapath \
 (needs root, ip, nft, ping; build routerd first: cargo build --bin routerd). `qemu` runs \
-every router as a QEMU guest. `auto` picks qemu when it works here, else netns.\n\n\
+every router as a QEMU guest of the pve-x86_64 image on the kernel datapath (needs root, \
+qemu-system-x86_64, dnsmasq and the static routerd for the image: cargo build --release \
+-p routerd --target x86_64-unknown-linux-musl). `auto` picks qemu when it can run here, \
+else netns, and says why.\n\n\
 Examples:\n  routerd-tool demo\n  routerd-tool demo --flavour netns --run-dir /tmp/gate --json\n\n\
 Exit codes: 0 all assertions hold, 1 an assertion failed, 2 the demo could not run."
 )]
@@ -66,6 +76,10 @@ pub(crate) struct Args {
     /// The routerd binary [default: next to routerd-tool].
     #[arg(long, value_name = "PATH")]
     routerd: Option<PathBuf>,
+    /// qemu flavour: the static routerd put into the guests' image [default: the newest
+    /// of target/x86_64-unknown-linux-musl/{release,dist}/routerd].
+    #[arg(long, value_name = "PATH")]
+    image_routerd: Option<PathBuf>,
     #[command(subcommand)]
     internal: Option<Hidden>,
 }
@@ -73,7 +87,7 @@ pub(crate) struct Args {
 /// The gate's flavours.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 enum Flavour {
-    /// qemu when a QEMU guest of the image works here, else netns.
+    /// qemu when it can run here (root, QEMU, the image's routerd), else netns.
     Auto,
     /// Every router a QEMU guest of the pve-x86_64 image (kernel IPIP inside WireGuard).
     Qemu,
@@ -120,19 +134,24 @@ pub(crate) fn run(args: Args) -> i32 {
         start: Instant::now(),
         to_stderr: args.json,
     };
+    let tool = std::env::current_exe().unwrap_or_default();
     let flavour = match args.flavour {
         Flavour::Qemu => {
-            eprintln!(
-                "error: the qemu flavour is not available in this routerd-tool yet; run `routerd-tool demo --flavour netns`"
-            );
-            return 2;
+            progress.say("flavour: qemu");
+            "qemu"
         }
-        Flavour::Auto => {
-            progress.say(
-                "flavour: netns (auto: the qemu flavour is not available in this routerd-tool yet)",
-            );
-            "netns"
-        }
+        Flavour::Auto => match guest_flavour::usable(&tool, args.image_routerd.as_deref()) {
+            Ok(_) => {
+                progress.say("flavour: qemu (auto: QEMU, root and the image's routerd are here)");
+                "qemu"
+            }
+            Err(why) => {
+                progress.say(&format!(
+                    "flavour: netns (auto: the qemu flavour cannot run: {why})"
+                ));
+                "netns"
+            }
+        },
         Flavour::Netns => {
             progress.say("flavour: netns");
             "netns"
@@ -150,7 +169,12 @@ pub(crate) fn run(args: Args) -> i32 {
         keep: args.keep,
         routerd: args.routerd.clone(),
     };
-    match netns::run(&settings, &progress) {
+    let outcome = if flavour == "qemu" {
+        guest_flavour::run(&settings, args.image_routerd.as_deref(), &progress)
+    } else {
+        netns::run(&settings, &progress)
+    };
+    match outcome {
         Ok(outcome) => {
             lab::yield_to_interrupt();
             let code = if outcome.all_pass() { 0 } else { 1 };

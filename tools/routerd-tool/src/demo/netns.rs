@@ -19,8 +19,8 @@ use super::fabric::Fabric;
 use super::lab::{Lab, LabError, run as run_cmd};
 use super::matrix::{ECHO_PORT, Matrix};
 use super::observe::Observer;
-use super::phases::{evidence_saved, phases};
-use super::plan::{self, Common, SITES, Secrets};
+use super::phases::{Phases, evidence_saved, phases};
+use super::plan::{self, Common, Placement, SITES, Secrets};
 use super::topology;
 
 /// Settings of one run.
@@ -115,7 +115,14 @@ pub(crate) fn run(settings: &Settings, progress: &Progress) -> Result<Outcome, D
     let state_flag = run_cmd(std::process::Command::new(&routerd).args(["run", "--help"]))
         .map(|help| help.contains("--state-dir"))
         .unwrap_or(false);
-    let inspected = prepare(&run, &tool, &secrets, state_flag, progress)?;
+    let inspected = prepare(
+        &run,
+        &tool,
+        &secrets,
+        !state_flag,
+        Placement::Namespace,
+        progress,
+    )?;
     outcome.assertions.push(checks::rr_blob_shape(&inspected));
 
     progress.say("building namespaces: underlay bridge, RR, NAT router, 4 leaves, 4 clients");
@@ -136,34 +143,50 @@ pub(crate) fn run(settings: &Settings, progress: &Progress) -> Result<Outcome, D
         rr_pid: 0,
         leaf_pids: Vec::new(),
     };
-    for (site, ns) in SITES.iter().zip(fabric.topo.clients.clone()) {
-        let listen = format!("{}:{ECHO_PORT}", site.client());
-        let log = run.log(&format!("echo-{}", site.name));
-        outcome.lab.spawn(
-            &ns,
-            &tool,
-            &["demo", "internal", "echo-serve", &listen],
-            &log,
-        )?;
-    }
-    match start_all(&mut fabric).and_then(|()| phases(&mut fabric, &tool)) {
-        Ok((assertions, matrix, notes, phases)) => {
-            outcome.assertions.extend(assertions);
-            outcome.matrices = phases.into_iter().zip(matrix).collect();
-            outcome.notes = notes;
-        }
-        Err(DemoError::RouterStart(why)) => outcome.assertions.push(Assertion::new(
-            "S",
-            "every router starts from its signed blob and answers its API",
-            false,
-            vec![why],
-        )),
-        Err(e) => return Err(e),
-    }
+    start_echo_listeners(&outcome.lab, &run, &tool, &fabric.topo.clients)?;
+    let result = start_all(&mut fabric).and_then(|()| phases(&mut fabric));
+    outcome.record(result)?;
     outcome
         .assertions
-        .push(evidence_saved(&run, &secrets, &outcome.assertions));
+        .push(evidence_saved(&run, &secrets, &outcome.assertions, "netns"));
     Ok(outcome)
+}
+
+impl Outcome {
+    /// Takes the phases' result: assertions, matrices and notes, or a router that did not
+    /// start as the failed assertion `S`; other errors end the run.
+    pub(crate) fn record(&mut self, result: Result<Phases, DemoError>) -> Result<(), DemoError> {
+        match result {
+            Ok((assertions, matrix, notes, phases)) => {
+                self.assertions.extend(assertions);
+                self.matrices = phases.into_iter().zip(matrix).collect();
+                self.notes = notes;
+            }
+            Err(DemoError::RouterStart(why)) => self.assertions.push(Assertion::new(
+                "S",
+                "every router starts from its signed blob and answers its API",
+                false,
+                vec![why],
+            )),
+            Err(e) => return Err(e),
+        }
+        Ok(())
+    }
+}
+
+/// Starts the TCP echo listener in every client namespace (`clients` in [`SITES`] order).
+pub(crate) fn start_echo_listeners(
+    lab: &Lab,
+    run: &RunDir,
+    tool: &Path,
+    clients: &[String],
+) -> Result<(), DemoError> {
+    for (site, ns) in SITES.iter().zip(clients) {
+        let listen = format!("{}:{ECHO_PORT}", site.client());
+        let log = run.log(&format!("echo-{}", site.name));
+        lab.spawn(ns, tool, &["demo", "internal", "echo-serve", &listen], &log)?;
+    }
+    Ok(())
 }
 
 /// Starts the RR, then the leaves.
@@ -177,7 +200,7 @@ fn start_all(f: &mut Fabric<'_>) -> Result<(), DemoError> {
 }
 
 /// Checks root and the programs the flavour needs.
-fn preflight(routerd: &Path) -> Result<(), DemoError> {
+pub(crate) fn preflight(routerd: &Path) -> Result<(), DemoError> {
     let uid = run_cmd(std::process::Command::new("id").arg("-u")).unwrap_or_default();
     if uid.trim() != "0" {
         return Err(DemoError::Precondition(
@@ -201,11 +224,14 @@ fn preflight(routerd: &Path) -> Result<(), DemoError> {
 }
 
 /// Keygen, configs, provision and inspect; returns the RR blob's `inspect --json`.
-fn prepare(
+/// `state_dir_in_config`: write each router's state directory into its config (a routerd
+/// without `--state-dir`).
+pub(crate) fn prepare(
     run: &RunDir,
     tool: &Path,
     secrets: &Secrets,
-    state_flag: bool,
+    state_dir_in_config: bool,
+    placement: Placement,
     progress: &Progress,
 ) -> Result<Value, DemoError> {
     let keys = run.root.join("keys");
@@ -228,8 +254,9 @@ fn prepare(
         let common = Common {
             owner_pub: owner_pub.trim(),
             secrets,
-            state_dir_in_config: (!state_flag).then_some(state.as_path()),
+            state_dir_in_config: state_dir_in_config.then_some(state.as_path()),
             board: "pve-x86_64",
+            placement,
         };
         let text = match site {
             None => plan::rr_toml(&common),

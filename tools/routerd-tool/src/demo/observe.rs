@@ -124,6 +124,9 @@ pub(crate) struct Observation {
     pub(crate) leaves: Vec<NodeDocs>,
     /// Each leaf's kernel view, in [`SITES`] order.
     pub(crate) kernel: Vec<LeafKernel>,
+    /// False when the kernels could not be read from outside (QEMU guests): `rr_kernel`
+    /// and `kernel` were then built from each router's `/v1/kernel`.
+    pub(crate) kernels_read_directly: bool,
 }
 
 /// Where things are, to observe them.
@@ -136,15 +139,48 @@ pub(crate) struct Observer<'a> {
     pub(crate) token_file: PathBuf,
 }
 
+/// Where a router's API is reached: from inside namespace `ns`, at `url`.
+#[derive(Debug, Clone)]
+pub(crate) struct ApiAt {
+    /// The namespace the request is made from.
+    pub(crate) ns: String,
+    /// The API base URL (`http://ADDRESS:PORT`).
+    pub(crate) url: String,
+}
+
+impl ApiAt {
+    /// The API of a router on the loopback of its own namespace `ns` (netns flavour).
+    pub(crate) fn loopback(ns: &str) -> ApiAt {
+        ApiAt {
+            ns: ns.to_string(),
+            url: format!("http://{API_ADDR}"),
+        }
+    }
+}
+
 impl Observer<'_> {
-    /// Fetches every endpoint of the router in namespace `ns`.
+    /// Fetches every endpoint of the router in namespace `ns` (API on its loopback).
     pub(crate) fn node(&self, node: &str, ns: &str) -> NodeDocs {
+        self.node_at(node, &ApiAt::loopback(ns))
+    }
+
+    /// Fetches every endpoint of the router whose API is at `at`.
+    /// When the first endpoint (`/v1/status`) cannot be fetched, the others are not tried
+    /// (a router that is down would cost a connect timeout each) and carry its error.
+    pub(crate) fn node_at(&self, node: &str, at: &ApiAt) -> NodeDocs {
+        let mut first_error: Option<String> = None;
         let docs = ENDPOINTS
             .iter()
             .map(|e| e.to_string())
             .chain(SITES.iter().map(|s| route_query(s.client())))
             .map(|path| {
-                let doc = self.fetch(ns, &path);
+                let doc = match &first_error {
+                    Some(e) => Err(format!("not fetched: {} failed: {e}", ENDPOINTS[0])),
+                    None => self.fetch_at(at, &path),
+                };
+                if let (true, Err(e)) = (path == ENDPOINTS[0], &doc) {
+                    first_error = Some(e.clone());
+                }
                 (path, doc)
             })
             .collect::<Vec<_>>();
@@ -154,9 +190,14 @@ impl Observer<'_> {
         }
     }
 
-    /// One API document of the router in `ns`.
+    /// One API document of the router in `ns` (API on its loopback).
     pub(crate) fn fetch(&self, ns: &str, endpoint: &str) -> Result<Value, String> {
-        let url = format!("http://{API_ADDR}");
+        self.fetch_at(&ApiAt::loopback(ns), endpoint)
+    }
+
+    /// One API document of the router whose API is at `at`.
+    pub(crate) fn fetch_at(&self, at: &ApiAt, endpoint: &str) -> Result<Value, String> {
+        let (ns, url) = (at.ns.as_str(), at.url.as_str());
         let token = self.token_file.display().to_string();
         let out = self.lab.probe(
             ns,
@@ -166,7 +207,7 @@ impl Observer<'_> {
                 "internal",
                 "api-get",
                 "--url",
-                &url,
+                url,
                 "--token-file",
                 &token,
                 endpoint,

@@ -12,6 +12,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::checks::{Assertion, strings_under};
+use super::observe::NodeDocs;
 
 /// The first JSON file (depth ≤ 2) under `dir` whose `format` is `format`.
 pub(crate) fn find_state(dir: &Path, format: &str) -> Option<(String, Value)> {
@@ -102,6 +103,48 @@ impl EnrollmentState {
                         node.clone(),
                         find_state(dir, "routerd-sam-leaf").map(|(_, v)| leaf_answers(&v)),
                     )
+                })
+                .collect(),
+        }
+    }
+}
+
+impl EnrollmentState {
+    /// The same facts read through the API, where the state directories cannot be read
+    /// from outside (QEMU guests keep them on their state partitions): the RR's
+    /// `/v1/enrollment` claims as `leaf_id@accepted_at#digest`, and per leaf its
+    /// `/v1/enrollment` answer as `claim_digest` and `expires_at` (both change when a
+    /// leaf enrolls again).
+    pub(crate) fn from_api(rr: &NodeDocs, leaves: &[NodeDocs]) -> Self {
+        let registry = rr.doc("/v1/enrollment").ok().and_then(|d| {
+            d["rr"]["claims"].as_array().map(|claims| {
+                claims
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "{}@{}#{}",
+                            c["leaf_id"].as_str().unwrap_or("?"),
+                            c["accepted_at"],
+                            c["digest"].as_str().unwrap_or("none")
+                        )
+                    })
+                    .collect()
+            })
+        });
+        EnrollmentState {
+            registry,
+            leaves: leaves
+                .iter()
+                .map(|l| {
+                    let answer = l.doc("/v1/enrollment").ok().and_then(|d| {
+                        let leaf = &d["leaf"];
+                        let digest = leaf["claim_digest"].as_str()?;
+                        Some(BTreeSet::from([format!(
+                            "{digest} expires_at {}",
+                            leaf["expires_at"]
+                        )]))
+                    });
+                    (l.node.clone(), answer)
                 })
                 .collect(),
         }

@@ -1,16 +1,84 @@
-//! The gate's phases on a started fabric: initial checks and matrix, the RR kill
-//! (fail-static), the restart from the same blob and state, and the evidence check.
+//! The gate's phases on a started fabric, for both flavours: initial checks and matrix,
+//! the RR kill (fail-static), the restart from the same blob and state, and the evidence
+//! check. A flavour supplies its routers through [`Routers`]; everything judged here is
+//! the same for both.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
+use super::Progress;
 use super::checks::{self, Assertion};
 use super::evidence::RunDir;
-use super::fabric::Fabric;
-use super::matrix::{self, Matrix};
+use super::matrix::Matrix;
 use super::netns::DemoError;
+use super::observe::Observation;
 use super::persisted::{self, EnrollmentState};
-use super::plan::{HOLD_TIME_SECS, SITES, Secrets};
+use super::plan::{SITES, Secrets};
+
+/// The running routers of one flavour, as the phases drive them.
+pub(crate) trait Routers {
+    /// Progress output.
+    fn progress(&self) -> &Progress;
+    /// Everything observable now.
+    fn observe(&self) -> Observation;
+    /// Routers whose process (routerd, or the guest's QEMU) has exited.
+    fn exited(&self) -> Vec<&'static str>;
+    /// How long the fabric may take to converge after (re)starts.
+    fn converge_secs(&self) -> u64;
+    /// Saves every node's documents of `obs` as `nodes/<node>/<file>`.
+    fn save(&self, obs: &Observation, file: &str) -> Result<(), DemoError>;
+    /// Probes the 12 directed client pairs.
+    fn probe_clients(&self) -> Matrix;
+    /// What the RR and the leaves stored about enrollment, now.
+    fn enrollment(&self) -> Result<EnrollmentState, DemoError>;
+    /// Kills the RR without warning (SIGKILL by PID).
+    fn kill_rr(&mut self);
+    /// Starts the RR again from the same blob and state; waits for its API.
+    fn restart_rr(&mut self) -> Result<(), DemoError>;
+    /// The BGP hold time of the routers.
+    fn hold_time_secs(&self) -> u64;
+    /// Why traffic between sites stops while the RR is down, for the report.
+    fn outage_explanation(&self) -> &'static str;
+}
+
+/// Polls until assertions 2-5 hold or the time is up; returns the last observation.
+pub(crate) fn converge(r: &dyn Routers, phase: &str) -> Observation {
+    let start = Instant::now();
+    let mut last_failing = String::new();
+    loop {
+        let obs = r.observe();
+        let failing: Vec<String> = checks::fabric(&obs)
+            .iter()
+            .filter(|a| !a.pass)
+            .map(|a| a.id.clone())
+            .collect();
+        if failing.is_empty() {
+            r.progress().say(&format!(
+                "{phase}: converged after {:.1}s (assertions 2-5 hold)",
+                start.elapsed().as_secs_f64()
+            ));
+            return obs;
+        }
+        let crashed = r.exited();
+        let summary = format!("still failing: {}", failing.join(", "));
+        if summary != last_failing {
+            r.progress().say(&format!("{phase}: waiting, {summary}"));
+            last_failing = summary;
+        }
+        if !crashed.is_empty() || start.elapsed() > Duration::from_secs(r.converge_secs()) {
+            r.progress().say(&format!(
+                "{phase}: not converged after {:.0}s{}",
+                start.elapsed().as_secs_f64(),
+                if crashed.is_empty() {
+                    String::new()
+                } else {
+                    format!("; exited: {}", crashed.join(", "))
+                }
+            ));
+            return obs;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
 
 /// Whether F1 (leaves keep their routes while the RR is down) decides the result. It
 /// does: BGP graceful restart with the RFC 8538 N bit keeps a leaf's routes through a
@@ -44,13 +112,13 @@ fn after_restart(mut a: Assertion) -> Assertion {
 pub(crate) type Phases = (Vec<Assertion>, Vec<Matrix>, Vec<String>, Vec<String>);
 
 /// Convergence, checks, RR kill and restart.
-pub(crate) fn phases(f: &mut Fabric<'_>, tool: &Path) -> Result<Phases, DemoError> {
+pub(crate) fn phases(f: &mut dyn Routers) -> Result<Phases, DemoError> {
     let mut assertions = Vec::new();
     let mut matrices = Vec::new();
     let mut notes = Vec::new();
     let mut names = Vec::new();
 
-    let obs = f.converge("initial");
+    let obs = converge(f, "initial");
     f.save(&obs, "status.json")?;
     assertions.extend(checks::fabric(&obs));
     notes.push(format!(
@@ -67,10 +135,10 @@ pub(crate) fn phases(f: &mut Fabric<'_>, tool: &Path) -> Result<Phases, DemoErro
             .collect::<Vec<_>>()
             .join(", ")
     ));
-    f.progress
+    f.progress()
         .say("probing 12 directed client pairs (ping + TCP)");
-    let m = matrix::probe_all(f.lab, tool, &f.topo.clients);
-    f.progress.say(&m.summary());
+    let m = f.probe_clients();
+    f.progress().say(&m.summary());
     assertions.push(matrix_assertion("6", &m));
     matrices.push(m);
     names.push("initial".to_string());
@@ -89,11 +157,8 @@ pub(crate) fn phases(f: &mut Fabric<'_>, tool: &Path) -> Result<Phases, DemoErro
     }
 
     // RR outage: kill -9, watch what the leaves keep.
-    let (rr_dir, leaf_dirs) = f.state_dirs()?;
-    let before = EnrollmentState::read(&rr_dir, &leaf_dirs);
-    f.progress
-        .say(&format!("killing the RR (SIGKILL, pid {})", f.rr_pid));
-    f.lab.kill(f.rr_pid);
+    let before = f.enrollment()?;
+    f.kill_rr();
     let killed = Instant::now();
     std::thread::sleep(Duration::from_secs(1));
     let early: Vec<usize> = f
@@ -102,8 +167,8 @@ pub(crate) fn phases(f: &mut Fabric<'_>, tool: &Path) -> Result<Phases, DemoErro
         .iter()
         .map(checks::remote_installed)
         .collect();
-    let down = matrix::probe_all(f.lab, tool, &f.topo.clients);
-    let window = Duration::from_secs(HOLD_TIME_SECS + 3);
+    let down = f.probe_clients();
+    let window = Duration::from_secs(f.hold_time_secs() + 3);
     if let Some(rest) = window.checked_sub(killed.elapsed()) {
         std::thread::sleep(rest);
     }
@@ -124,31 +189,37 @@ pub(crate) fn phases(f: &mut Fabric<'_>, tool: &Path) -> Result<Phases, DemoErro
         fail_static.reported()
     });
     notes.push(format!(
-        "traffic while the RR was down: {} (on the userspace datapath the RR process is the hub's datapath, so no traffic between sites can flow while it is down; the qemu flavour's kernel datapath is where forwarding continues)",
-        down.summary()
+        "traffic while the RR was down: {} ({})",
+        down.summary(),
+        f.outage_explanation()
     ));
-    f.progress.say(&format!("RR down: {}", down.summary()));
+    f.progress().say(&format!("RR down: {}", down.summary()));
     matrices.push(down);
     names.push("rr down".to_string());
 
-    // Restart from the same blob and state directory.
-    f.rr_pid = f.start("rr", &f.topo.rr.clone())?;
-    let obs = f.converge("after restart");
+    // Restart from the same blob and state.
+    f.restart_rr()?;
+    let obs = converge(f, "after restart");
     f.save(&obs, "status-after-restart.json")?;
     assertions.extend(checks::fabric(&obs).into_iter().map(after_restart));
-    let m = matrix::probe_all(f.lab, tool, &f.topo.clients);
-    f.progress.say(&format!("after restart: {}", m.summary()));
+    let m = f.probe_clients();
+    f.progress().say(&format!("after restart: {}", m.summary()));
     assertions.push(after_restart(matrix_assertion("6", &m)));
     matrices.push(m);
     names.push("after restart".to_string());
-    let after = EnrollmentState::read(&rr_dir, &leaf_dirs);
+    let after = f.enrollment()?;
     assertions.push(persisted::registry_restored(&before, &after));
     assertions.push(persisted::no_reenrollment(&before, &after));
     Ok((assertions, matrices, notes, names))
 }
 
 /// 7: each node's inspected config and status saved, with no secret in any evidence file.
-pub(crate) fn evidence_saved(run: &RunDir, secrets: &Secrets, so_far: &[Assertion]) -> Assertion {
+pub(crate) fn evidence_saved(
+    run: &RunDir,
+    secrets: &Secrets,
+    so_far: &[Assertion],
+    flavour: &str,
+) -> Assertion {
     let mut missing = Vec::new();
     let mut nodes = vec!["rr".to_string()];
     nodes.extend(SITES.iter().map(|s| s.leaf_node()));
@@ -162,7 +233,7 @@ pub(crate) fn evidence_saved(run: &RunDir, secrets: &Secrets, so_far: &[Assertio
     }
     // summary.txt is written from this same list; write a preliminary one now so the
     // check covers it too.
-    let preliminary = super::report::summary_text(so_far, &[], &[], 0.0, "netns");
+    let preliminary = super::report::summary_text(so_far, &[], &[], 0.0, flavour);
     let summary = run.root.join("summary.txt");
     let _ = run.write(&summary, &preliminary);
     let leaked = run.leaked(&secrets.all());

@@ -31,8 +31,16 @@ pub(crate) const RR_TUNNEL: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
 pub(crate) const ENROLLMENT_PORT: u16 = 4179;
 /// Where every router serves its API, on the loopback of its own namespace.
 pub(crate) const API_ADDR: &str = "127.0.0.1:7179";
-/// BGP hold time of every router (short, so the outage outlives it).
+/// The API port of the guests (bound on the RR's underlay address and each leaf's LAN
+/// address, see [`Placement::Guest`]).
+pub(crate) const GUEST_API_PORT: u16 = 7179;
+/// The address the demo's lab namespace holds on the underlay, to reach the RR guest's API.
+pub(crate) const LAB_UNDERLAY: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 100);
+/// BGP hold time of every router in the netns flavour (short, so the outage outlives it).
 pub(crate) const HOLD_TIME_SECS: u64 = 9;
+/// BGP hold time of the guests: TCG guests on a loaded machine can stall for seconds, so
+/// a longer hold time keeps sessions from flapping; the outage still outlives it.
+pub(crate) const GUEST_HOLD_TIME_SECS: u64 = 30;
 /// The iBGP AS of the fabric.
 const ASN: u32 = 65000;
 
@@ -171,6 +179,55 @@ pub(crate) struct Common<'a> {
     pub(crate) state_dir_in_config: Option<&'a Path>,
     /// Board string of the blobs.
     pub(crate) board: &'a str,
+    /// Where the routers run.
+    pub(crate) placement: Placement,
+}
+
+/// Where the routers run, which decides NIC matching, datapath, API address and hold time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Placement {
+    /// routerd processes in network namespaces: userspace datapath, API on the
+    /// namespace's loopback, addresses added by the demo.
+    Namespace,
+    /// QEMU guests: NICs matched by MAC ([`wan_mac`], [`lan_mac`]), kernel datapath, API on
+    /// the RR's underlay address and on each leaf's LAN address, the pve leaf's WAN
+    /// address by DHCP from the NAT router.
+    Guest,
+}
+
+impl Placement {
+    /// The BGP hold time of every router.
+    pub(crate) fn hold_time_secs(self) -> u64 {
+        match self {
+            Placement::Namespace => HOLD_TIME_SECS,
+            Placement::Guest => GUEST_HOLD_TIME_SECS,
+        }
+    }
+
+    fn datapath(self) -> &'static str {
+        match self {
+            Placement::Namespace => "userspace",
+            Placement::Guest => "kernel",
+        }
+    }
+}
+
+/// The MAC of the WAN NIC of router `index` (0 the RR, 1-4 the sites) in the qemu flavour.
+pub(crate) fn wan_mac(index: u8) -> String {
+    format!("52:54:00:6e:{index:02x}:01")
+}
+
+/// The MAC of the site-LAN NIC of site `index` in the qemu flavour.
+pub(crate) fn lan_mac(index: u8) -> String {
+    format!("52:54:00:6e:{index:02x}:02")
+}
+
+/// `name = ...` plus, for guests, the MAC the NIC is matched by.
+fn interface_head(c: &Common<'_>, name: &str, mac: String) -> String {
+    match c.placement {
+        Placement::Namespace => format!("name = \"{name}\"\n"),
+        Placement::Guest => format!("name = \"{name}\"\nmac = \"{mac}\"\n"),
+    }
 }
 
 fn header(out: &mut String, c: &Common<'_>, name: &str, mode: &str, router_id: Ipv4Addr) {
@@ -186,11 +243,25 @@ fn header(out: &mut String, c: &Common<'_>, name: &str, mode: &str, router_id: I
     );
 }
 
-fn api_section(out: &mut String, c: &Common<'_>) {
+/// The `[api]` section; for guests `bind` is the address the demo reaches the router
+/// on and `allow` the demo's address there.
+fn api_section(out: &mut String, c: &Common<'_>, guest_bind: Ipv4Addr, guest_allow: Ipv4Addr) {
+    let (comment, bind, allow) = match c.placement {
+        Placement::Namespace => (
+            "on the loopback of the router's own namespace",
+            API_ADDR.to_string(),
+            "127.0.0.0/8".to_string(),
+        ),
+        Placement::Guest => (
+            "on an address the demo reaches, for the demo's address only",
+            format!("{guest_bind}:{GUEST_API_PORT}"),
+            format!("{guest_allow}/32"),
+        ),
+    };
     let _ = write!(
         out,
-        "\n# Status API on the loopback of the router's own namespace.\n[api]\n\
-         bind = [\"{API_ADDR}\"]\nallow_sources = [\"127.0.0.0/8\"]\ntoken_sha256 = \"{}\"\n",
+        "\n# Status API {comment}.\n[api]\n\
+         bind = [\"{bind}\"]\nallow_sources = [\"{allow}\"]\ntoken_sha256 = \"{}\"\n",
         token_sha256(&c.secrets.api_token)
     );
 }
@@ -206,13 +277,12 @@ pub(crate) fn rr_toml(c: &Common<'_>) -> String {
         out,
         r#"
 [[interfaces]]
-name = "wan0"
-role = "underlay"
+{wan}role = "underlay"
 addresses = ["{RR_UNDERLAY}/24"]
 
 [bgp]
 listen_addresses = ["{RR_TUNNEL}"]
-hold_time = {HOLD_TIME_SECS}
+hold_time = {hold}
 cluster_id = "{RR_TUNNEL}"
 
 [[bgp.dynamic]]
@@ -247,17 +317,20 @@ max_leaves = 16
 
 [transport]
 mode = "ipip+wireguard"
-datapath = "userspace"
+datapath = "{datapath}"
 
 [transport.wireguard]
 private_key = "{key}"
 listen_port = 51820
 address = "10.98.0.1"
 "#,
+        wan = interface_head(c, "wan0", wan_mac(0)),
+        hold = c.placement.hold_time_secs(),
+        datapath = c.placement.datapath(),
         token = c.secrets.join_token,
         key = c.secrets.wireguard[0],
     );
-    api_section(&mut out, c);
+    api_section(&mut out, c, RR_UNDERLAY, LAB_UNDERLAY);
     out
 }
 
@@ -277,23 +350,27 @@ pub(crate) fn leaf_toml(c: &Common<'_>, site: &Site, slot: usize) -> String {
         out,
         r#"
 [[interfaces]]
-name = "wan0"
-role = "underlay"
-addresses = ["{underlay}/24"]
+{wan}role = "underlay"
+{wan_address}
 
 [[interfaces]]
-name = "lan0"
-role = "site"
-addresses = ["{lan}/24"]
+{lan}role = "site"
+addresses = ["{lan_address}/24"]
 "#,
-        underlay = site.underlay(),
-        lan = site.lan_gateway(),
+        wan = interface_head(c, "wan0", wan_mac(site.index)),
+        wan_address = if site.behind_nat && c.placement == Placement::Guest {
+            "dhcp4 = true".to_string()
+        } else {
+            format!("addresses = [\"{}/24\"]", site.underlay())
+        },
+        lan = interface_head(c, "lan0", lan_mac(site.index)),
+        lan_address = site.lan_gateway(),
     );
     let _ = write!(
         out,
         r#"
 [bgp]
-hold_time = {HOLD_TIME_SECS}
+hold_time = {hold}
 
 [sam.leaf]
 rr = [{{ enrollment = "{RR_UNDERLAY}:{ENROLLMENT_PORT}" }}]
@@ -305,6 +382,7 @@ policy = "sites"
 tunnel_address = "{tunnel}"
 owned = ["{client}/32"]
 "#,
+        hold = c.placement.hold_time_secs(),
         token = c.secrets.join_token,
         name = site.name,
         tunnel = site.tunnel(),
@@ -315,15 +393,16 @@ owned = ["{client}/32"]
     }
     let _ = write!(
         out,
-        "\n[transport]\nmode = \"ipip+wireguard\"\ndatapath = \"userspace\"\n\n\
+        "\n[transport]\nmode = \"ipip+wireguard\"\ndatapath = \"{}\"\n\n\
          [transport.wireguard]\nprivate_key = \"{}\"\nlisten_port = 51820\naddress = \"{}\"\n",
+        c.placement.datapath(),
         c.secrets.wireguard[slot],
         site.wireguard()
     );
     if site.behind_nat {
         out.push_str("persistent_keepalive = 25\n");
     }
-    api_section(&mut out, c);
+    api_section(&mut out, c, site.lan_gateway(), site.client());
     out
 }
 
@@ -337,6 +416,7 @@ mod tests {
             secrets,
             state_dir_in_config: Some(Path::new("/tmp/demo-state")),
             board: "pve-x86_64",
+            placement: Placement::Namespace,
         }
     }
 
@@ -351,6 +431,29 @@ mod tests {
             if let Err(problems) = config::check_toml(&leaf, "leaf.toml") {
                 panic!("{leaf}\n{problems:?}");
             }
+        }
+    }
+
+    #[test]
+    fn guest_configs_validate_and_match_nics_by_mac() {
+        let secrets = Secrets::generate().unwrap();
+        let c = Common {
+            placement: Placement::Guest,
+            state_dir_in_config: None,
+            ..common(&secrets)
+        };
+        let rr = rr_toml(&c);
+        assert!(config::check_toml(&rr, "rr.toml").is_ok(), "{rr}");
+        assert!(rr.contains(&wan_mac(0)) && rr.contains("datapath = \"kernel\""));
+        assert!(rr.contains("bind = [\"203.0.113.10:7179\"]"), "{rr}");
+        for (i, site) in SITES.iter().enumerate() {
+            let leaf = leaf_toml(&c, site, i + 1);
+            if let Err(problems) = config::check_toml(&leaf, "leaf.toml") {
+                panic!("{leaf}\n{problems:?}");
+            }
+            assert!(leaf.contains(&lan_mac(site.index)), "{leaf}");
+            assert_eq!(leaf.contains("dhcp4 = true"), site.behind_nat, "{leaf}");
+            assert!(leaf.contains(&format!("allow_sources = [\"{}/32\"]", site.client())));
         }
     }
 

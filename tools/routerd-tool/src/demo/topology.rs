@@ -43,7 +43,7 @@ fn attach(lab: &Lab, net: &str, ns: &str, port: &str, cidr: &str) -> Result<(), 
 }
 
 /// The NAT router's nftables rules: masquerade out of `wan0`, no new inbound flows.
-fn nat_rules(lab: &Lab, nat: &str) -> Result<(), LabError> {
+pub(crate) fn nat_rules(lab: &Lab, nat: &str) -> Result<(), LabError> {
     let rules: [&[&str]; 5] = [
         &["add", "table", "ip", "sitenat"],
         &[
