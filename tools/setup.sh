@@ -14,7 +14,7 @@ packages=(
   bird2 frr gobgpd exabgp
   # namespaces, NAT, probes
   iproute2 iputils-ping nftables conntrack netcat-openbsd jq procps
-  # DHCPv4 server for the interface tests
+  # DHCPv4 server for the interface tests and the NAT router of the gate's qemu flavour
   dnsmasq-base
   # image builder and guests
   kmod mtools dosfstools e2fsprogs syslinux syslinux-common systemd-boot-efi binutils
