@@ -18,6 +18,7 @@
 //! keyed set (so no address is reused under it).
 //! With an export interval ([`Speaker::set_export_interval`]) a peer's pending changes
 //! go out at most once per interval; the peer's deadline wakes the speaker for them.
+//! During a selection deferral (`deferral`) nothing goes out: changes stay marked.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -88,9 +89,16 @@ impl Speaker {
             }
         }
         let (now, interval) = (self.now, self.export_interval);
+        let deferred = self.deferral.is_some();
         let mut memo = Memo::default();
         for &idx in &established {
             let p = self.peer_mut(idx);
+            if deferred {
+                // Selection deferral (RFC 4724 §4.1): changes stay marked, End-of-RIB
+                // waits; the flush that ends the deferral sends both.
+                p.export_at = None;
+                continue;
+            }
             if !p.adj_out.has_pending() {
                 p.export_at = None;
             } else if let Some(at) = export_wait(p.exported_at, now, interval) {

@@ -92,7 +92,9 @@ impl Speaker {
     }
 
     /// End-of-RIB for `afi` from `idx`: its stale routes of that family are withdrawn.
+    /// It also counts towards the end of our own selection deferral (`deferral`).
     pub(super) fn end_of_rib_received(&mut self, idx: usize, afi: Afi) {
+        self.deferral_end_of_rib(idx, afi);
         match afi {
             Afi::Ipv4 => self.purge_stale(idx, true, false),
             Afi::Ipv6 => self.purge_stale(idx, false, true),

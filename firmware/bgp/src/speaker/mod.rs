@@ -13,12 +13,14 @@
 //! (peer-level Idle/Connect/Active, timers, backoff), `conns` (connections, collision
 //! detection, session up/down),
 //! `admission` (dynamic peers and refusals), `receive` (framing, messages, UPDATE
-//! import, max-prefix), `export` (Adj-RIB-Out, reflection, UPDATE packing).
+//! import, max-prefix), `export` (Adj-RIB-Out, reflection, UPDATE packing), `graceful`
+//! (helper side of graceful restart), `deferral` (selection deferral after our restart).
 //! Every `handle_*` call ends with a flush: Loc-RIB changes become FIB outputs and
 //! UPDATEs to every Established peer.
 
 mod admission;
 mod conns;
+mod deferral;
 mod export;
 mod fsm;
 mod graceful;
@@ -40,6 +42,7 @@ use crate::rib::{Attrs, SourceId, SourceInfo};
 use crate::session::backoff::BackoffConfig;
 pub use crate::session::open::GracefulRestartConfig;
 use crate::wire::PathAttributes;
+pub use deferral::SELECTION_DEFERRAL_TIME;
 pub use listing::RoutePage;
 
 /// A TCP connection, numbered by the daemon.
@@ -315,6 +318,8 @@ pub struct Speaker {
     graceful_restart: GracefulRestartConfig,
     /// While `graceful_restart.restarting`: the end of the restart, set by the first OPEN.
     restart_ends: Option<Instant>,
+    /// Route export held back until expected peers are back (RFC 4724 §4.1).
+    deferral: Option<deferral::Deferral>,
     now: Option<Instant>,
     /// Peer slots; slot `i` is route source `i + 1`.
     peers: Vec<Option<peer::Peer>>,
@@ -352,6 +357,7 @@ impl Speaker {
             backoff: BackoffConfig::default(),
             graceful_restart: GracefulRestartConfig::default(),
             restart_ends: None,
+            deferral: None,
             now: None,
             peers: Vec::new(),
             by_addr: HashMap::new(),
@@ -408,6 +414,7 @@ impl Speaker {
     /// Timers due at or before `now` fire.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = Some(now);
+        self.deferral_timer(now);
         self.fire_timers(now);
         self.flush();
     }
@@ -421,7 +428,8 @@ impl Speaker {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let peers = self.peers.iter().flatten().filter_map(|p| p.deadline());
         let conns = self.conns.values().filter_map(|c| c.fsm.deadline());
-        peers.chain(conns).min()
+        let deferral = self.deferral.as_ref().map(|d| d.until);
+        peers.chain(conns).chain(deferral).min()
     }
 
     /// Status of every peer (O(peers)).
