@@ -170,6 +170,22 @@ async fn route(config: RouterConfig, shutdown: impl Future<Output = ()>) -> Resu
         core.speaker.set_graceful_restart(gr);
     }
     core.configure(&config);
+    let expected = core.sam.take_expected_back();
+    if !expected.is_empty() {
+        // Restarted without a clean stop: the leaves keep our routes stale; export and
+        // End-of-RIB wait for theirs (RFC 4724 §4.1), so none of them drops another's.
+        let mut gr = crate::sam::graceful_restart(config.sam.as_ref()).unwrap_or_default();
+        gr.restarting = true;
+        core.speaker.set_graceful_restart(gr);
+        let deferral = bgp::speaker::SELECTION_DEFERRAL_TIME;
+        tracing::info!(
+            leaves = expected.len(),
+            deferral_secs = deferral.as_secs(),
+            "graceful restart: export waits for the enrolled leaves' End-of-RIB"
+        );
+        core.speaker
+            .expect_peers_before_selection(expected, Instant::now() + deferral);
+    }
 
     let mut publish_tick = tokio::time::interval(PUBLISH_INTERVAL);
     publish_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -224,6 +240,7 @@ async fn route(config: RouterConfig, shutdown: impl Future<Output = ()>) -> Resu
     background.abort_all();
     core.speaker.handle_input(Instant::now(), Input::Shutdown);
     core.drain();
+    core.sam.stopped();
     let Core { conns, fib, .. } = core;
     conns.flush_all(FLUSH_TIMEOUT).await;
     if let Some(fib) = fib {

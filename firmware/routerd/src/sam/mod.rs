@@ -185,6 +185,22 @@ impl SamRuntime {
         }
     }
 
+    /// On an RR restarted without a clean stop: the session addresses of the enrolled
+    /// leaves, which the speaker waits for before exporting (empty otherwise; taken once).
+    pub(crate) fn take_expected_back(&mut self) -> Vec<std::net::IpAddr> {
+        match self.active.as_mut().map(|a| &mut a.side) {
+            Some(Side::Rr(rr)) => rr.take_expected_back(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// A clean stop (after the speaker's shutdown): an RR's next start is not graceful.
+    pub(crate) fn stopped(&self) {
+        if let Some(Side::Rr(rr)) = self.active.as_ref().map(|a| &a.side) {
+            rr.stopped();
+        }
+    }
+
     /// Waits for the next thing to handle (forever when SAM is off).
     pub(crate) async fn wait(&mut self) -> Wake {
         let Some(active) = &mut self.active else {

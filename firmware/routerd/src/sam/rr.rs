@@ -40,7 +40,18 @@ pub(crate) struct RrRuntime {
     revoked: Vec<api::revocation::LeafRef>,
     /// Operator revocations since start.
     revocations: u64,
+    /// The marker of a running RR in the state directory (see [`RUNNING_MARKER`]).
+    running_marker: PathBuf,
+    /// Session addresses of the claims accepted before a restart that did not follow a
+    /// clean stop: the leaves the speaker waits for before it exports (taken once).
+    expected_back: Vec<IpAddr>,
 }
+
+/// File in the state directory that exists while an RR runs: found at start, it means
+/// the previous run ended without a clean stop (killed, crashed, power lost), so the
+/// leaves are keeping its routes stale and it restarts gracefully (RFC 4724 §4.1). A
+/// clean stop removes it (the leaves got Cease/Hard Reset and dropped its routes).
+const RUNNING_MARKER: &str = "rr-running";
 
 /// The RR could not start.
 #[derive(Debug, thiserror::Error)]
@@ -60,7 +71,9 @@ pub(crate) enum RrStartError {
 
 impl RrRuntime {
     /// Loads the registry from `state_dir` (a corrupt file is moved aside and the RR
-    /// starts empty) and expires what ran out while it was down.
+    /// starts empty) and expires what ran out while it was down. When the previous run
+    /// did not stop cleanly ([`RUNNING_MARKER`]), the session addresses of the claims
+    /// left are kept for [`Self::take_expected_back`].
     pub(crate) fn start(
         policies: Vec<sam::Policy>,
         state_dir: &std::path::Path,
@@ -95,6 +108,15 @@ impl RrRuntime {
             },
         };
         registry.expire(store::unix_now());
+        let running_marker = state_dir.join(RUNNING_MARKER);
+        let unclean = running_marker.exists();
+        let expected_back = match unclean {
+            true => registry
+                .accepted_claims()
+                .map(|(_, c)| IpAddr::V4(c.subject().tunnel_address))
+                .collect(),
+            false => Vec::new(),
+        };
         let mut rr = RrRuntime {
             registry,
             state: store::StateFile::new(path, "enrollment registry"),
@@ -104,10 +126,29 @@ impl RrRuntime {
             wireguard,
             revoked: Vec::new(),
             revocations: 0,
+            running_marker,
+            expected_back,
         };
         rr.generation = rr.registry.generation();
         rr.persist();
+        // After the registry write, which makes the state directory.
+        if let Err(error) = std::fs::write(&rr.running_marker, b"") {
+            tracing::warn!(%error, path = %rr.running_marker.display(), "cannot mark the RR as running: a crash restart will not be graceful");
+        }
         Ok(rr)
+    }
+
+    /// The session addresses of the leaves to wait for before exporting, when this start
+    /// follows a run that did not stop cleanly (empty otherwise, and after the first call).
+    pub(crate) fn take_expected_back(&mut self) -> Vec<IpAddr> {
+        std::mem::take(&mut self.expected_back)
+    }
+
+    /// A clean stop: the next start is not a graceful restart.
+    pub(crate) fn stopped(&self) {
+        if let Err(error) = std::fs::remove_file(&self.running_marker) {
+            tracing::warn!(%error, path = %self.running_marker.display(), "cannot remove the running marker");
+        }
     }
 
     /// Handles one `POST /v1/enroll`: registry, persistence, then the reply.

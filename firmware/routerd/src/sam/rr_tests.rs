@@ -257,3 +257,33 @@ fn revoked_leaves_are_read_from_the_registry_file() {
         [leaf("b")]
     );
 }
+
+#[test]
+fn a_start_after_a_run_without_a_clean_stop_expects_the_enrolled_leaves_back() {
+    let dir = scratch("expected-back");
+    let (transport, _tunnels) = TransportHandle::detached();
+    let mut inputs = Vec::new();
+    let mut rr = start(&dir);
+    assert!(
+        rr.take_expected_back().is_empty(),
+        "a first start waits for nobody"
+    );
+    for n in [11, 12] {
+        let body = request_body(n, n);
+        assert_eq!(enroll(&mut rr, &transport, &mut inputs, body).0, 200);
+    }
+    // Killed: no clean stop, the marker stays.
+    drop(rr);
+    let mut rr = start(&dir);
+    let expected: Vec<IpAddr> = ["10.99.0.11", "10.99.0.12"]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+    assert_eq!(rr.take_expected_back(), expected);
+    assert!(rr.take_expected_back().is_empty(), "taken once");
+    // A clean stop: the next start is not graceful, although the claims are kept.
+    rr.stopped();
+    let mut rr = start(&dir);
+    assert!(rr.take_expected_back().is_empty());
+    assert_eq!(rr.registry().accepted_claims().count(), 2);
+}
