@@ -6,6 +6,8 @@
 //!   descriptions), `kernel` (Debian kernel packages and module closure), `initramfs`
 //!   (newc cpio), `disk` (ESP, boot loaders, config/state partitions) and `build` (the whole
 //!   run with its manifest). Call order: `board::Board::load` -> `build::build`.
+//! - Also with `builder`, `guest`: QEMU guests of built images (command line, tap NICs,
+//!   the config blob in slot A of a disk copy) for the host tools and tests that boot them.
 
 #[cfg(feature = "builder")]
 pub mod board;
@@ -14,6 +16,8 @@ pub mod build;
 #[cfg(feature = "builder")]
 pub mod disk;
 pub mod gpt;
+#[cfg(feature = "builder")]
+pub mod guest;
 #[cfg(feature = "builder")]
 pub mod initramfs;
 #[cfg(feature = "builder")]

@@ -1,62 +1,18 @@
 //! QEMU guests for the image tests: start a VM, read its serial console line by line, wait
 //! for console markers with a deadline, press the ACPI power button, kill it by PID on drop.
 //!
-//! Always TCG: on the machines this project runs on, `/dev/kvm` is a nested software
-//! hypervisor that cannot boot a guest, so it is never chosen from its mere presence.
-//! Guests get `-nic none` unless the caller adds netdevs (dgram on 127.0.0.1 or taps inside
-//! a namespace the test made); user-mode networking is never used.
+//! The QEMU command line (TCG, no user-mode networking, direct/UEFI/BIOS boot, disk
+//! overlay or in place) is `image_builder::guest`, shared with `routerd-tool demo`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
-/// Guest CPU architecture.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Arch {
-    /// `qemu-system-x86_64`, console `ttyS0`.
-    X86_64,
-    /// `qemu-system-aarch64 -M virt -cpu cortex-a57`, console `ttyAMA0`.
-    Aarch64,
-}
-
-/// How the guest boots.
-#[derive(Clone, Debug)]
-pub enum Boot {
-    /// `-kernel/-initrd/-append`, optionally with the disk attached as virtio.
-    Direct {
-        /// Kernel image.
-        kernel: PathBuf,
-        /// Initramfs.
-        initrd: PathBuf,
-        /// Kernel command line.
-        append: String,
-    },
-    /// UEFI firmware (OVMF / AAVMF) booting the disk.
-    Uefi,
-    /// Legacy BIOS (SeaBIOS) booting the disk.
-    Bios,
-}
-
-/// A guest to start.
-#[derive(Clone, Debug)]
-pub struct GuestSpec {
-    /// Architecture.
-    pub arch: Arch,
-    /// Boot method.
-    pub boot: Boot,
-    /// Disk image attached as a virtio disk (a copy-on-write overlay protects it).
-    pub disk: Option<PathBuf>,
-    /// Guest RAM in MiB.
-    pub memory_mib: u32,
-    /// Extra QEMU arguments (netdevs...).
-    pub extra: Vec<String>,
-    /// Network namespace to run QEMU in (`ip netns exec`), so that `-netdev tap` devices
-    /// are the namespace's own; `None`: the caller's namespace.
-    pub netns: Option<String>,
-}
+pub use image_builder::guest::{Arch, Boot, GuestSpec};
+use image_builder::guest::{DiskMode, qmp_socket};
 
 /// A running guest. Dropping it kills QEMU by PID and removes its scratch files.
 pub struct Guest {
@@ -86,96 +42,14 @@ impl Guest {
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let scratch = std::env::temp_dir().join(format!("routerd-qemu-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&scratch)?;
-        let qmp = scratch.join("qmp.sock");
-        let (binary, machine): (&str, &[&str]) = match spec.arch {
-            Arch::X86_64 => ("qemu-system-x86_64", &["-M", "q35"]),
-            Arch::Aarch64 => ("qemu-system-aarch64", &["-M", "virt", "-cpu", "cortex-a57"]),
+        let qmp = qmp_socket(&scratch);
+        let mode = if in_place {
+            DiskMode::InPlace
+        } else {
+            DiskMode::Overlay
         };
-        let mut cmd = match &spec.netns {
-            // `ip netns exec` execs QEMU in place, so the child's PID is QEMU's.
-            Some(ns) => {
-                let mut cmd = Command::new("ip");
-                cmd.args(["netns", "exec", ns, binary]);
-                cmd
-            }
-            None => Command::new(binary),
-        };
-        cmd.args(machine)
-            .args([
-                "-accel",
-                "tcg",
-                "-smp",
-                "1",
-                "-m",
-                &spec.memory_mib.to_string(),
-            ])
-            .args([
-                "-display",
-                "none",
-                "-serial",
-                "stdio",
-                "-monitor",
-                "none",
-                "-no-reboot",
-            ])
-            .arg("-qmp")
-            .arg(format!("unix:{},server=on,wait=off", qmp.display()));
-        if !spec.extra.iter().any(|a| a == "-netdev" || a == "-nic") {
-            cmd.args(["-nic", "none"]);
-        }
-        cmd.args(&spec.extra);
-        match &spec.boot {
-            Boot::Direct {
-                kernel,
-                initrd,
-                append,
-            } => {
-                cmd.arg("-kernel")
-                    .arg(kernel)
-                    .arg("-initrd")
-                    .arg(initrd)
-                    .arg("-append")
-                    .arg(append);
-            }
-            Boot::Uefi => {
-                let (code, vars) = match spec.arch {
-                    Arch::X86_64 => (
-                        "/usr/share/OVMF/OVMF_CODE_4M.fd",
-                        "/usr/share/OVMF/OVMF_VARS_4M.fd",
-                    ),
-                    Arch::Aarch64 => (
-                        "/usr/share/AAVMF/AAVMF_CODE.fd",
-                        "/usr/share/AAVMF/AAVMF_VARS.fd",
-                    ),
-                };
-                let copy = scratch.join("vars.fd");
-                std::fs::copy(vars, &copy)?;
-                cmd.arg("-drive")
-                    .arg(format!("if=pflash,format=raw,readonly=on,file={code}"))
-                    .arg("-drive")
-                    .arg(format!("if=pflash,format=raw,file={}", copy.display()));
-            }
-            Boot::Bios => {}
-        }
-        if let (Some(disk), true) = (&spec.disk, in_place) {
-            cmd.arg("-drive")
-                .arg(format!("file={},format=raw,if=virtio", disk.display()));
-        } else if let Some(disk) = &spec.disk {
-            let overlay = scratch.join("disk.qcow2");
-            let status = Command::new("qemu-img")
-                .args(["create", "-q", "-f", "qcow2", "-F", "raw", "-b"])
-                .arg(std::path::absolute(disk)?)
-                .arg(&overlay)
-                .status()?;
-            if !status.success() {
-                return Err(std::io::Error::other("qemu-img create overlay failed"));
-            }
-            cmd.arg("-drive")
-                .arg(format!("file={},format=qcow2,if=virtio", overlay.display()));
-        }
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        let mut cmd = image_builder::guest::command(spec, &scratch, mode)?;
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn()?;
         let (tx, lines) = channel();
         let stdout = child
@@ -337,15 +211,7 @@ fn forward<R: Read>(source: R, tx: std::sync::mpsc::Sender<String>) {
     }
 }
 
-/// True when `qemu-system-*` for `arch` and its firmware files are installed.
+/// True when `qemu-system-*` for `arch` is installed.
 pub fn available(arch: Arch) -> bool {
-    let binary = match arch {
-        Arch::X86_64 => "qemu-system-x86_64",
-        Arch::Aarch64 => "qemu-system-aarch64",
-    };
-    Command::new(binary)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    image_builder::guest::available(arch)
 }

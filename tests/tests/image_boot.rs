@@ -524,19 +524,7 @@ fn bird_on_a_tap(
 /// Writes `blob` as the only config of `disk` (slot A; slot B emptied), as a tampering
 /// owner of the disk could.
 fn replace_config(disk: &Path, blob: &[u8]) {
-    use std::io::{Seek, SeekFrom, Write};
-    let len = std::fs::metadata(disk).unwrap().len();
-    let plan = image_builder::layout::plan(len).unwrap();
-    let part = plan
-        .iter()
-        .find(|p| p.name == image_builder::layout::CONFIG_NAME)
-        .unwrap();
-    let mut file = std::fs::OpenOptions::new().write(true).open(disk).unwrap();
-    file.seek(SeekFrom::Start(part.offset)).unwrap();
-    file.write_all(&vec![0u8; part.len as usize]).unwrap();
-    file.seek(SeekFrom::Start(part.offset)).unwrap();
-    file.write_all(blob).unwrap();
-    file.sync_all().unwrap();
+    image_builder::guest::write_config_slot_a(disk, blob).unwrap();
 }
 
 /// The life of a router on one disk, with BIRD on its underlay segment:

@@ -8,7 +8,6 @@
 //! Everything lives under `secret/` of the run directory: the disks hold the blobs, which
 //! hold the run's secrets.
 
-use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -102,8 +101,8 @@ pub(crate) fn build_image(
 }
 
 /// Copies the image's disk to `secret/disks/<node>.img` and writes `blob` into config
-/// slot A (a bare blob at the start of the emptied config partition, as the image
-/// builder places one). Returns the copy.
+/// slot A (`image_builder::guest::write_config_slot_a`: a bare blob at the start of the
+/// emptied config partition, as the image builder places one). Returns the copy.
 pub(crate) fn disk_for(
     run: &RunDir,
     image: &GuestImage,
@@ -123,27 +122,11 @@ pub(crate) fn disk_for(
             .arg(&image.disk)
             .arg(&disk),
     )?;
-    write_config_slot_a(&disk, blob).map_err(|e| {
+    image_builder::guest::write_config_slot_a(&disk, blob).map_err(|e| {
         DemoError::Precondition(format!(
             "cannot write the config of {node} into {}: {e}",
             disk.display()
         ))
     })?;
     Ok(disk)
-}
-
-/// Empties the config partition of `disk` and writes `blob` at its start (slot A).
-fn write_config_slot_a(disk: &Path, blob: &[u8]) -> std::io::Result<()> {
-    let (offset, len) =
-        image_builder::layout::find_partition(disk, image_builder::layout::CONFIG_NAME)?
-            .ok_or_else(|| std::io::Error::other("the disk has no config partition"))?;
-    if blob.len() as u64 > len / 2 {
-        return Err(std::io::Error::other("the blob does not fit in one slot"));
-    }
-    let mut file = std::fs::OpenOptions::new().write(true).open(disk)?;
-    file.seek(SeekFrom::Start(offset))?;
-    file.write_all(&vec![0u8; len as usize])?;
-    file.seek(SeekFrom::Start(offset))?;
-    file.write_all(blob)?;
-    file.sync_all()
 }

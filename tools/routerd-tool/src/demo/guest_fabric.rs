@@ -12,6 +12,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use image_builder::guest::{self, Arch, Boot, DiskMode, GuestSpec, tap_nics};
+
 use super::Progress;
 use super::evidence::RunDir;
 use super::fabric::save_observation;
@@ -83,44 +85,30 @@ impl GuestRouter {
     }
 }
 
-/// QEMU's arguments for a guest of `image` on `disk` with `nics`.
-pub(crate) fn qemu_args(image: &GuestImage, disk: &Path, nics: &[(String, String)]) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "-M",
-        "q35",
-        "-accel",
-        "tcg",
-        "-cpu",
-        "max",
-        "-smp",
-        "1",
-        "-display",
-        "none",
-        "-serial",
-        "stdio",
-        "-monitor",
-        "none",
-        "-no-reboot",
-        "-m",
-    ]
-    .map(String::from)
-    .to_vec();
-    args.push(GUEST_MIB.to_string());
-    args.push("-kernel".into());
-    args.push(image.vmlinuz.display().to_string());
-    args.push("-initrd".into());
-    args.push(image.initrd.display().to_string());
-    args.push("-append".into());
-    args.push("console=ttyS0,115200 quiet panic=-1 no_timer_check".into());
-    args.push("-drive".into());
-    args.push(format!("file={},format=raw,if=virtio", disk.display()));
-    for (i, (tap, mac)) in nics.iter().enumerate() {
-        args.push("-netdev".into());
-        args.push(format!("tap,id=n{i},ifname={tap},script=no,downscript=no"));
-        args.push("-device".into());
-        args.push(format!("virtio-net-pci,netdev=n{i},mac={mac}"));
+/// The QEMU guest of `image` on `disk` (in place) with `nics`, run in namespace `vm`:
+/// TCG, `-cpu max` (RDRAND: kernel WireGuard answers handshakes only once the random
+/// pool is ready), [`GUEST_MIB`], direct kernel boot (`no_timer_check`: five TCG guests
+/// booting at once on two cores otherwise trip the kernel's IO-APIC timer check).
+pub(crate) fn guest_spec(
+    image: &GuestImage,
+    disk: &Path,
+    nics: &[(String, String)],
+    vm: &str,
+) -> GuestSpec {
+    let mut extra = vec!["-cpu".to_string(), "max".to_string()];
+    extra.extend(tap_nics(nics));
+    GuestSpec {
+        arch: Arch::X86_64,
+        boot: Boot::Direct {
+            kernel: image.vmlinuz.clone(),
+            initrd: image.initrd.clone(),
+            append: "console=ttyS0,115200 quiet panic=-1 no_timer_check".into(),
+        },
+        disk: Some(disk.to_path_buf()),
+        memory_mib: GUEST_MIB,
+        extra,
+        netns: Some(vm.to_string()),
     }
-    args
 }
 
 /// The guests and how to start them.
@@ -151,11 +139,12 @@ impl Guests<'_> {
         if log.exists() {
             let _ = std::fs::rename(&log, log.with_extension("log.1"));
         }
-        let args = qemu_args(&self.image, &guest.disk, &guest.nics);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let pid = self
-            .lab
-            .spawn(&self.topo.vm, Path::new("qemu-system-x86_64"), &args, &log)?;
+        let spec = guest_spec(&self.image, &guest.disk, &guest.nics, &self.topo.vm);
+        let scratch = self.run.secret(&format!("qemu-{}", guest.node));
+        let cmd = std::fs::create_dir_all(&scratch)
+            .and_then(|()| guest::command(&spec, &scratch, DiskMode::InPlace))
+            .map_err(|e| DemoError::Precondition(format!("QEMU for {}: {e}", guest.node)))?;
+        let pid = self.lab.spawn_command(cmd, &log)?;
         self.progress.say(&format!(
             "{}: QEMU started (pid {pid}, {GUEST_MIB} MiB, TCG)",
             guest.node

@@ -182,6 +182,18 @@ impl Lab {
         args: &[&str],
         log: &Path,
     ) -> Result<u32, LabError> {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", ns]).arg(program).args(args).env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or("info".into()),
+        );
+        self.spawn_command(cmd, log)
+    }
+
+    /// Starts `cmd` (which enters its namespace itself, e.g. `ip netns exec NS ...`, so
+    /// that its PID is the program's), output to `log`; returns its PID. The lab owns the
+    /// process from here on.
+    pub(crate) fn spawn_command(&self, mut cmd: Command, log: &Path) -> Result<u32, LabError> {
         let io = |source| LabError::Io {
             path: log.display().to_string(),
             source,
@@ -192,20 +204,22 @@ impl Lab {
         if owned.closed {
             return Err(closed());
         }
-        let child = Command::new("ip")
-            .args(["netns", "exec", ns])
-            .arg(program)
-            .args(args)
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or("info".into()),
-            )
+        let line = format!(
+            "{} {}",
+            cmd.get_program().to_string_lossy(),
+            cmd.get_args()
+                .take(5)
+                .map(|a| a.to_string_lossy())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(file)
             .stderr(err)
             .spawn()
             .map_err(|e| LabError::Command {
-                command: format!("ip netns exec {ns} {}", program.display()),
+                command: line,
                 detail: e.to_string(),
             })?;
         let pid = child.id();
