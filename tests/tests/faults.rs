@@ -14,9 +14,12 @@
 //! The peers are static peers outside the RR's dynamic range and SAM tunnel prefix, so
 //! the speaker and FIB are what is under test, with or without SAM enrollment running.
 //!
-//! SAM faults (`sam_faults`) run an RR and enrolled leaves instead: a state directory
-//! that turns read-only or full, a leaf rebooted, the RR rebooted.
+//! SAM faults (`sam_faults`, `nat_roaming`) run an RR and enrolled leaves instead: a
+//! state directory that turns read-only or full, a leaf rebooted, the RR rebooted, the
+//! NAT-ed leaf's public port changing.
 
+#[path = "faults/nat_roaming.rs"]
+mod nat_roaming;
 #[path = "faults/sam_faults.rs"]
 mod sam_faults;
 

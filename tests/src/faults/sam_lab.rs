@@ -1,7 +1,9 @@
 //! A SAM fabric for fault tests: a routerd route reflector and routerd leaves on one
 //! bridge, userspace datapath (WireGuard and IPIP on TUN devices), short hold time.
 //!
-//! - Underlay 203.0.113.0/24 on the bridge: the RR at .10, leaf `n` at `.10 + n`.
+//! - Underlay 203.0.113.0/24 on the bridge: the RR at .10, leaf `n` at `.10 + n`; a
+//!   leaf behind NAT ([`Fabric::add_leaf_behind_nat`]) sits on `10.200.n.2/24` behind
+//!   a NAT namespace at `203.0.113.(30 + n)` that masquerades it from a port range.
 //! - Tunnel addresses 10.99.0.0/24 (RR .1, leaf `n` at `.10 + n`); leaf `n` owns
 //!   `10.20.n.10/32` and puts it on its `lo`, so the address answers pings.
 //! - Every node serves its status API on 127.0.0.1:7179 inside its namespace, read
@@ -78,6 +80,8 @@ pub struct Fabric {
     /// The route reflector.
     pub rr: SamNode,
     leaves: Vec<SamNode>,
+    /// NAT namespaces in front of leaves, by leaf number (dropped after the leaves).
+    nats: Vec<(u8, Netns)>,
     sw: Netns,
     ports: u32,
     /// Configs, state directories and logs (dropped last, after the processes).
@@ -137,8 +141,14 @@ pub fn client(n: u8) -> Ipv4Addr {
     Ipv4Addr::new(10, 20, n, 10)
 }
 
-fn leaf_config(n: u8) -> String {
+/// Leaf `n`'s config; `behind_nat` leaves the underlay endpoint out of its claim (the
+/// RR learns it from the first packets).
+fn leaf_config(n: u8, behind_nat: bool) -> String {
     let host = 10 + n;
+    let (endpoint, keepalive) = match behind_nat {
+        true => (String::new(), "persistent_keepalive = 25\n"),
+        false => (format!("underlay_endpoint = \"203.0.113.{host}\"\n"), ""),
+    };
     format!(
         r#"trusted_keys = ["{DEV_TRUSTED_KEY}"]
 [node]
@@ -157,14 +167,13 @@ policy = "sites"
 [sam.leaf.claim]
 tunnel_address = "10.99.0.{host}"
 owned = ["{client}/32"]
-underlay_endpoint = "203.0.113.{host}"
-[transport]
+{endpoint}[transport]
 mode = "ipip+wireguard"
 datapath = "userspace"
 [transport.wireguard]
 private_key = "{key}"
 address = "10.98.0.{host}"
-"#,
+{keepalive}"#,
         client = client(n),
         key = wg_key(10 + n),
     )
@@ -354,6 +363,7 @@ impl Fabric {
             rr: SamNode::new(&scratch, "rr", rr_ns, &rr_config(), rr_state),
             scratch,
             leaves: Vec::new(),
+            nats: Vec::new(),
             sw,
             ports: 0,
         };
@@ -363,15 +373,20 @@ impl Fabric {
     }
 
     fn plug(&mut self, rr: bool, addr: Ipv4Addr) {
-        self.ports += 1;
-        let port = format!("p{}", self.ports);
         let ns = if rr {
             &self.rr.ns
         } else {
             &self.leaves.last().expect("a leaf").ns
         };
-        veth(ns, "wan0", &self.sw, &port);
-        self.sw.ip(&["link", "set", &port, "master", "br0"]);
+        Self::plug_ns(&self.sw, &mut self.ports, ns, addr);
+    }
+
+    /// Cables `ns` (its `wan0`, at `addr`) to a new port of the bridge.
+    fn plug_ns(sw: &Netns, ports: &mut u32, ns: &Netns, addr: Ipv4Addr) {
+        *ports += 1;
+        let port = format!("p{ports}");
+        veth(ns, "wan0", sw, &port);
+        sw.ip(&["link", "set", &port, "master", "br0"]);
         ns.addr("wan0", &format!("{addr}/24"));
     }
 
@@ -384,11 +399,51 @@ impl Fabric {
             &self.scratch,
             &name,
             ns,
-            &leaf_config(n),
+            &leaf_config(n, false),
             state,
         ));
         self.plug(false, Ipv4Addr::new(203, 0, 113, 10 + n));
         self.leaf_mut(n).start();
+    }
+
+    /// Adds and starts leaf `n` (1..=9) behind a NAT namespace on the bridge at
+    /// `203.0.113.(30 + n)`, which masquerades it with UDP and TCP source ports from
+    /// `ports` (`"40000-40099"`); its claim names no underlay endpoint.
+    pub fn add_leaf_behind_nat(&mut self, n: u8, ports: &str) {
+        let nat = Netns::new(&format!("nat{n}"));
+        Self::plug_ns(
+            &self.sw,
+            &mut self.ports,
+            &nat,
+            Ipv4Addr::new(203, 0, 113, 30 + n),
+        );
+        let ns = Netns::new(&format!("lf{n}"));
+        ns.ip(&["addr", "add", &format!("{}/32", client(n)), "dev", "lo"]);
+        veth(&nat, "lan0", &ns, "wan0");
+        nat.addr("lan0", &format!("10.200.{n}.1/24"));
+        ns.addr("wan0", &format!("10.200.{n}.2/24"));
+        ns.ip(&["route", "add", "default", "via", &format!("10.200.{n}.1")]);
+        nat.forwarding();
+        crate::traffic::masquerade(&nat, "wan0", Some(ports));
+        self.nats.push((n, nat));
+        let name = format!("leaf-{n}");
+        self.leaves.push(SamNode::new(
+            &self.scratch,
+            &name,
+            ns,
+            &leaf_config(n, true),
+            StateDir::Disk,
+        ));
+        self.leaf_mut(n).start();
+    }
+
+    /// The NAT namespace in front of leaf `n` ([`Fabric::add_leaf_behind_nat`]).
+    pub fn nat(&self, n: u8) -> &Netns {
+        self.nats
+            .iter()
+            .find(|(m, _)| *m == n)
+            .map(|(_, ns)| ns)
+            .expect("leaf behind NAT")
     }
 
     /// Leaf `n`.
