@@ -408,7 +408,12 @@ pub(crate) fn remote_installed(k: &LeafKernel) -> usize {
 
 /// F1: while the RR is down the leaves keep their remote routes installed, sampled one
 /// second after the kill (`early`) and after the BGP hold time has run out (`late`).
-pub(crate) fn fail_static(early: &[usize], late: &[usize], window_secs: u64) -> Assertion {
+pub(crate) fn fail_static(
+    early: &[usize],
+    late: &[usize],
+    early_secs: u64,
+    window_secs: u64,
+) -> Assertion {
     let show = |v: &[usize]| {
         SITES
             .iter()
@@ -423,7 +428,7 @@ pub(crate) fn fail_static(early: &[usize], late: &[usize], window_secs: u64) -> 
         "fail-static: while the RR is down every leaf keeps its three remote routes installed",
         full(early) && full(late),
         vec![
-            format!("1s after the kill: {}", show(early)),
+            format!("{early_secs}s after the kill: {}", show(early)),
             format!(
                 "{window_secs}s after the kill (hold time over): {}",
                 show(late)

@@ -23,7 +23,7 @@ use super::kernel_agreement::{KERNEL_VIEW, leaf_kernel_from_view, rr_kernel_from
 use super::lab::Lab;
 use super::matrix::{self, Matrix};
 use super::netns::DemoError;
-use super::observe::{ApiAt, LeafKernel, Observation, Observer};
+use super::observe::{ApiAt, LeafKernel, NodeDocs, Observation, Observer};
 use super::persisted::EnrollmentState;
 use super::phases::Routers;
 use super::plan::{self, GUEST_API_PORT, RR_UNDERLAY, SITES};
@@ -129,6 +129,9 @@ pub(crate) struct Guests<'a> {
     pub(crate) rr: GuestRouter,
     /// The leaf guests, in `SITES` order.
     pub(crate) leaves: Vec<GuestRouter>,
+    /// Set while the RR guest is killed (between [`Routers::kill_rr`] and
+    /// [`Routers::restart_rr`]).
+    pub(crate) rr_down: bool,
 }
 
 impl Guests<'_> {
@@ -205,7 +208,12 @@ impl Routers for Guests<'_> {
     }
 
     fn observe(&self) -> Observation {
-        let rr = self.observer.node_at("rr", &self.rr.api);
+        // A killed guest's API would only cost a connect timeout per read.
+        let rr = if self.rr_down {
+            NodeDocs::unreachable("rr", "not read: the RR guest is powered off (QEMU killed)")
+        } else {
+            self.observer.node_at("rr", &self.rr.api)
+        };
         let leaves: Vec<_> = self
             .leaves
             .iter()
@@ -264,11 +272,13 @@ impl Routers for Guests<'_> {
             self.rr.pid
         ));
         self.lab.kill(self.rr.pid);
+        self.rr_down = true;
     }
 
     fn restart_rr(&mut self) -> Result<(), DemoError> {
         let since = Instant::now();
         self.rr.pid = self.launch(&self.rr)?;
+        self.rr_down = false;
         self.wait_api(&self.rr, since)
     }
 

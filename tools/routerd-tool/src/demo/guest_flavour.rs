@@ -131,5 +131,6 @@ fn guests<'a>(
         image,
         rr,
         leaves,
+        rr_down: false,
     }
 }

@@ -46,6 +46,19 @@ impl NodeDocs {
         }
     }
 
+    /// A router known to be down: every endpoint carries `why` instead of a document.
+    pub(crate) fn unreachable(node: &str, why: &str) -> NodeDocs {
+        NodeDocs {
+            node: node.to_string(),
+            docs: ENDPOINTS
+                .iter()
+                .map(|e| e.to_string())
+                .chain(SITES.iter().map(|s| route_query(s.client())))
+                .map(|path| (path, Err(why.to_string())))
+                .collect(),
+        }
+    }
+
     /// Everything as one JSON object (errors as `{"error": ...}`).
     pub(crate) fn to_json(&self) -> Value {
         let mut map = serde_json::Map::new();

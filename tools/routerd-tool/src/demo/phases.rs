@@ -167,6 +167,7 @@ pub(crate) fn phases(f: &mut dyn Routers) -> Result<Phases, DemoError> {
         .iter()
         .map(checks::remote_installed)
         .collect();
+    let early_secs = killed.elapsed().as_secs();
     let down = f.probe_clients();
     let window = Duration::from_secs(f.hold_time_secs() + 3);
     if let Some(rest) = window.checked_sub(killed.elapsed()) {
@@ -179,7 +180,8 @@ pub(crate) fn phases(f: &mut dyn Routers) -> Result<Phases, DemoError> {
         .iter()
         .map(checks::remote_installed)
         .collect();
-    let mut fail_static = checks::fail_static(&early, &late, killed.elapsed().as_secs());
+    let mut fail_static =
+        checks::fail_static(&early, &late, early_secs, killed.elapsed().as_secs());
     fail_static
         .evidence
         .extend(late_obs.leaves.iter().map(checks::session_to_rr));

@@ -224,8 +224,8 @@ fn leaf_routes_need_bgp_routes_through_a_tunnel_device() {
 
 #[test]
 fn fail_static_needs_all_remote_routes_at_both_samples() {
-    assert!(fail_static(&[3, 3, 3, 3], &[3, 3, 3, 3], 12).pass);
-    let a = fail_static(&[3, 3, 3, 3], &[3, 0, 3, 3], 12);
+    assert!(fail_static(&[3, 3, 3, 3], &[3, 3, 3, 3], 1, 12).pass);
+    let a = fail_static(&[3, 3, 3, 3], &[3, 0, 3, 3], 1, 12);
     assert!(!a.pass);
     assert!(a.evidence[1].contains("azure 0/3"));
 }
