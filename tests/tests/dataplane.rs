@@ -78,10 +78,14 @@ impl Peer {
         .unwrap_or_else(|| panic!("no traffic in status: {:?}", self.status(device)))
     }
 
+    /// The peer's endpoint as the status file shows it, waiting up to 5 s for the file to
+    /// be rewritten with one (it is rewritten every 200 ms, later on a loaded machine).
     fn endpoint(&self, device: &str) -> Option<String> {
-        self.status(device)
-            .and_then(|s| s.get("endpoint").cloned())
-            .filter(|e| e != "-")
+        wait_for(5, || {
+            self.status(device)
+                .and_then(|s| s.get("endpoint").cloned())
+                .filter(|e| e != "-")
+        })
     }
 
     fn assert_alive(&mut self) {
