@@ -17,42 +17,20 @@ use bgp::speaker::{GracefulRestartConfig, Input};
 use bgp::wire::{Afi, Capability, GracefulRestart, Message, Safi};
 use scenario_net::*;
 
-const RR: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const RR: Ipv4Addr = FABRIC_RR;
 const RR_IP: IpAddr = IpAddr::V4(RR);
 
 fn leaf_addr(i: u8) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(10, 0, 0, 10 + i))
+    fabric_leaf_addr(i)
 }
 
 fn leaf_prefix(i: u8) -> ipnet::IpNet {
-    net(&format!("198.51.100.{i}/32"))
+    fabric_leaf_prefix(i)
 }
 
 /// RR and two leaves, every session Established and every route installed.
 fn two_leaves() -> (Net, usize, usize, usize) {
-    let mut n = Net::new();
-    let rr = n.add("rr", RR, Some(RR));
-    n.input(
-        rr,
-        Input::AddRange(client_range("leaves", "10.0.0.0/24", 10)),
-    );
-    let mut leaves = Vec::new();
-    for i in 1..=2u8 {
-        let IpAddr::V4(addr) = leaf_addr(i) else {
-            unreachable!()
-        };
-        let l = n.add(&format!("leaf{i}"), addr, None);
-        n.input(l, Input::AddPeer(ibgp(RR_IP)));
-        n.input(
-            l,
-            Input::Announce {
-                prefix: leaf_prefix(i),
-                attrs: origin_attrs(),
-            },
-        );
-        leaves.push(l);
-    }
-    n.advance(Duration::from_secs(5));
+    let (n, rr, leaves) = rr_with_leaves(2);
     let (l1, l2) = (leaves[0], leaves[1]);
     assert_eq!(
         n.nodes[l2].fib.get(&leaf_prefix(1)),

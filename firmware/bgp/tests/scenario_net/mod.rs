@@ -12,8 +12,11 @@
 #![allow(dead_code, unreachable_pub)]
 
 mod raw;
+mod rr_fabric;
 #[allow(unused_imports)]
 pub use raw::*;
+#[allow(unused_imports)]
+pub use rr_fabric::*;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
