@@ -11,11 +11,9 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
+use crate::DEV_TRUSTED_KEY;
 use crate::netns::{Netns, Proc};
 
-/// An ed25519 public key (RFC 8032 test vector 1) that development configs trust; no
-/// blob signed by it is used here.
-const DEV_TRUSTED_KEY: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
 /// Where the status API listens inside the namespace.
 pub const API: &str = "127.0.0.1:7179";
 /// Kernel table learned routes go to.

@@ -23,9 +23,8 @@ use serde_json::Value;
 
 use crate::netns::{Netns, Proc, veth, wait_for};
 use crate::peers::Scratch;
+use crate::sam_configs;
 
-/// The owner key of the development configs (RFC 8032 test vector 1; nothing is signed).
-const DEV_TRUSTED_KEY: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
 /// The join token of the fabric.
 const TOKEN: &str = "faults-sam-join-token-0001";
 /// The RR's underlay address (enrollment and WireGuard).
@@ -88,52 +87,29 @@ pub struct Fabric {
     pub scratch: Scratch,
 }
 
-/// A WireGuard private key made of one repeated byte.
-fn wg_key(seed: u8) -> String {
-    config::text::base64::encode(&[seed; 32])
+/// The fabric of the fault tests: development configs, the userspace datapath, hold
+/// time [`HOLD`]; `rr_underlay` is [`RR_UNDERLAY`] as text.
+fn fabric(rr_underlay: &str) -> sam_configs::Fabric<'_> {
+    sam_configs::Fabric {
+        trusted_key: crate::DEV_TRUSTED_KEY,
+        board: "dev",
+        join_token: TOKEN,
+        datapath: "userspace",
+        hold_time: u16::try_from(HOLD).expect("a BGP hold time"),
+        rr_underlay,
+    }
 }
 
 fn rr_config() -> String {
-    format!(
-        r#"trusted_keys = ["{DEV_TRUSTED_KEY}"]
-[node]
-name = "rr"
-mode = "rr"
-router_id = "{RR_TUNNEL}"
-asn = 65000
-board = "dev"
-[bgp]
-listen_addresses = ["{RR_TUNNEL}"]
-hold_time = {HOLD}
-[[bgp.dynamic]]
-prefix = "10.99.0.0/24"
-max_peers = 16
-template = {{ remote_as = 65000, rr_client = true, import = "leaf-routes", max_prefixes = 64 }}
-[[bgp.policies]]
-name = "leaf-routes"
-default_action = "reject"
-[[bgp.policies.rules]]
-prefixes = [{{ prefix = "10.20.0.0/16", ge = 32, le = 32 }}]
-action = "accept"
-[sam.rr]
-listen_address = "{RR_UNDERLAY}"
-tunnel_address = "{RR_TUNNEL}"
-[[sam.rr.policies]]
-name = "sites"
-tunnel_prefix = "10.99.0.0/24"
-client_prefixes = ["10.20.0.0/16"]
-join_tokens = ["{TOKEN}"]
-claim_ttl_secs = 3600
-max_leaves = 16
-[transport]
-mode = "ipip+wireguard"
-datapath = "userspace"
-[transport.wireguard]
-private_key = "{key}"
-address = "10.98.0.1"
-"#,
-        key = wg_key(1)
-    )
+    let underlay = RR_UNDERLAY.to_string();
+    sam_configs::Rr {
+        fabric: &fabric(&underlay),
+        max_leaves: 16,
+        wireguard_seed: 1,
+        interfaces: String::new(),
+        extra: String::new(),
+    }
+    .toml()
 }
 
 /// Leaf `n`'s owned /32 (without the length).
@@ -145,38 +121,18 @@ pub fn client(n: u8) -> Ipv4Addr {
 /// RR learns it from the first packets).
 fn leaf_config(n: u8, behind_nat: bool) -> String {
     let host = 10 + n;
-    let (endpoint, keepalive) = match behind_nat {
-        true => (String::new(), "persistent_keepalive = 25\n"),
-        false => (format!("underlay_endpoint = \"203.0.113.{host}\"\n"), ""),
-    };
-    format!(
-        r#"trusted_keys = ["{DEV_TRUSTED_KEY}"]
-[node]
-name = "leaf-{n}"
-mode = "leaf"
-router_id = "10.99.0.{host}"
-asn = 65000
-board = "dev"
-[bgp]
-hold_time = {HOLD}
-[sam.leaf]
-rr = [{{ enrollment = "{RR_UNDERLAY}:4179" }}]
-join_token = "{TOKEN}"
-leaf_id = "leaf-{n}"
-policy = "sites"
-[sam.leaf.claim]
-tunnel_address = "10.99.0.{host}"
-owned = ["{client}/32"]
-{endpoint}[transport]
-mode = "ipip+wireguard"
-datapath = "userspace"
-[transport.wireguard]
-private_key = "{key}"
-address = "10.98.0.{host}"
-{keepalive}"#,
-        client = client(n),
-        key = wg_key(10 + n),
-    )
+    let underlay = RR_UNDERLAY.to_string();
+    sam_configs::Leaf {
+        fabric: &fabric(&underlay),
+        name: format!("leaf-{n}"),
+        host,
+        owned: vec![client(n)],
+        underlay_endpoint: (!behind_nat).then(|| format!("203.0.113.{host}")),
+        wireguard_seed: host,
+        interfaces: String::new(),
+        extra: String::new(),
+    }
+    .toml()
 }
 
 /// One raw HTTP/1.1 GET from inside `ns` (netcat); the JSON body of a `200`.
