@@ -9,11 +9,10 @@ use serde_json::json;
 use super::Progress;
 use super::evidence::RunDir;
 use super::lab::Lab;
-use super::matrix::{self, Matrix};
 use super::netns::DemoError;
 use super::observe::{Observation, Observer};
 use super::persisted::EnrollmentState;
-use super::phases::Routers;
+use super::phases::{FabricParts, Routers};
 use super::plan::{self, HOLD_TIME_SECS, SITES};
 use super::topology::Topology;
 
@@ -140,32 +139,25 @@ pub(crate) fn save_observation(
 }
 
 impl Routers for Fabric<'_> {
-    fn progress(&self) -> &Progress {
-        self.progress
+    fn parts(&self) -> FabricParts<'_> {
+        FabricParts {
+            lab: self.lab,
+            run: self.run,
+            progress: self.progress,
+            tool: &self.observer.tool,
+            clients: &self.topo.clients,
+            processes: std::iter::once(("rr", self.rr_pid))
+                .chain(self.leaf_pids.iter().zip(SITES).map(|(p, s)| (s.name, *p)))
+                .collect(),
+        }
     }
 
     fn observe(&self) -> Observation {
         Fabric::observe(self)
     }
 
-    fn exited(&self) -> Vec<&'static str> {
-        std::iter::once(("rr", self.rr_pid))
-            .chain(self.leaf_pids.iter().zip(SITES).map(|(p, s)| (s.name, *p)))
-            .filter(|(_, pid)| !self.lab.running(*pid))
-            .map(|(n, _)| n)
-            .collect()
-    }
-
     fn converge_secs(&self) -> u64 {
         CONVERGE_SECS
-    }
-
-    fn save(&self, obs: &Observation, file: &str) -> Result<(), DemoError> {
-        save_observation(self.run, obs, file)
-    }
-
-    fn probe_clients(&self) -> Matrix {
-        matrix::probe_all(self.lab, &self.observer.tool, &self.topo.clients)
     }
 
     fn enrollment(&self) -> Result<EnrollmentState, DemoError> {

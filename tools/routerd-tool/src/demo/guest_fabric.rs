@@ -16,16 +16,14 @@ use image_builder::guest::{self, Arch, Boot, DiskMode, GuestSpec, tap_nics};
 
 use super::Progress;
 use super::evidence::RunDir;
-use super::fabric::save_observation;
 use super::guest_disks::GuestImage;
 use super::guest_lab::{GuestTopology, lan_tap, wan_tap};
 use super::kernel_agreement::{KERNEL_VIEW, leaf_kernel_from_view, rr_kernel_from_view};
 use super::lab::Lab;
-use super::matrix::{self, Matrix};
 use super::netns::DemoError;
 use super::observe::{ApiAt, LeafKernel, NodeDocs, Observation, Observer};
 use super::persisted::EnrollmentState;
-use super::phases::Routers;
+use super::phases::{FabricParts, Routers};
 use super::plan::{self, GUEST_API_PORT, RR_UNDERLAY, SITES};
 
 /// RAM of each guest in MiB.
@@ -203,8 +201,17 @@ impl Guests<'_> {
 }
 
 impl Routers for Guests<'_> {
-    fn progress(&self) -> &Progress {
-        self.progress
+    fn parts(&self) -> FabricParts<'_> {
+        FabricParts {
+            lab: self.lab,
+            run: self.run,
+            progress: self.progress,
+            tool: &self.observer.tool,
+            clients: &self.topo.clients,
+            processes: std::iter::once(("rr", self.rr.pid))
+                .chain(self.leaves.iter().zip(SITES).map(|(g, s)| (s.name, g.pid)))
+                .collect(),
+        }
     }
 
     fn observe(&self) -> Observation {
@@ -241,24 +248,8 @@ impl Routers for Guests<'_> {
         }
     }
 
-    fn exited(&self) -> Vec<&'static str> {
-        std::iter::once(("rr", self.rr.pid))
-            .chain(self.leaves.iter().zip(SITES).map(|(g, s)| (s.name, g.pid)))
-            .filter(|(_, pid)| !self.lab.running(*pid))
-            .map(|(n, _)| n)
-            .collect()
-    }
-
     fn converge_secs(&self) -> u64 {
         CONVERGE_SECS
-    }
-
-    fn save(&self, obs: &Observation, file: &str) -> Result<(), DemoError> {
-        save_observation(self.run, obs, file)
-    }
-
-    fn probe_clients(&self) -> Matrix {
-        matrix::probe_all(self.lab, &self.observer.tool, &self.topo.clients)
     }
 
     fn enrollment(&self) -> Result<EnrollmentState, DemoError> {

@@ -3,31 +3,68 @@
 //! check. A flavour supplies its routers through [`Routers`]; everything judged here is
 //! the same for both.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::Progress;
 use super::checks::{self, Assertion};
 use super::evidence::RunDir;
-use super::matrix::Matrix;
+use super::fabric::save_observation;
+use super::lab::Lab;
+use super::matrix::{self, Matrix};
 use super::netns::DemoError;
 use super::observe::Observation;
 use super::persisted::{self, EnrollmentState};
 use super::plan::{SITES, Secrets};
 
+/// What the routers of either flavour are made of, for the methods both share.
+pub(crate) struct FabricParts<'a> {
+    /// The namespaces and processes.
+    pub(crate) lab: &'a Lab,
+    /// The run directory.
+    pub(crate) run: &'a RunDir,
+    /// Progress output.
+    pub(crate) progress: &'a Progress,
+    /// The routerd-tool binary the client probes run.
+    pub(crate) tool: &'a Path,
+    /// The client namespaces, in `SITES` order.
+    pub(crate) clients: &'a [String],
+    /// Every router's process (routerd, or the guest's QEMU): the RR first, then the
+    /// leaves in `SITES` order.
+    pub(crate) processes: Vec<(&'static str, u32)>,
+}
+
 /// The running routers of one flavour, as the phases drive them.
 pub(crate) trait Routers {
+    /// The parts the shared methods below work from.
+    fn parts(&self) -> FabricParts<'_>;
     /// Progress output.
-    fn progress(&self) -> &Progress;
+    fn progress(&self) -> &Progress {
+        self.parts().progress
+    }
+    /// Routers whose process (routerd, or the guest's QEMU) has exited.
+    fn exited(&self) -> Vec<&'static str> {
+        let parts = self.parts();
+        parts
+            .processes
+            .iter()
+            .filter(|(_, pid)| !parts.lab.running(*pid))
+            .map(|(name, _)| *name)
+            .collect()
+    }
+    /// Saves every node's documents of `obs` as `nodes/<node>/<file>`.
+    fn save(&self, obs: &Observation, file: &str) -> Result<(), DemoError> {
+        save_observation(self.parts().run, obs, file)
+    }
+    /// Probes the 12 directed client pairs.
+    fn probe_clients(&self) -> Matrix {
+        let parts = self.parts();
+        matrix::probe_all(parts.lab, parts.tool, parts.clients)
+    }
     /// Everything observable now.
     fn observe(&self) -> Observation;
-    /// Routers whose process (routerd, or the guest's QEMU) has exited.
-    fn exited(&self) -> Vec<&'static str>;
     /// How long the fabric may take to converge after (re)starts.
     fn converge_secs(&self) -> u64;
-    /// Saves every node's documents of `obs` as `nodes/<node>/<file>`.
-    fn save(&self, obs: &Observation, file: &str) -> Result<(), DemoError>;
-    /// Probes the 12 directed client pairs.
-    fn probe_clients(&self) -> Matrix;
     /// What the RR and the leaves stored about enrollment, now.
     fn enrollment(&self) -> Result<EnrollmentState, DemoError>;
     /// Kills the RR without warning (SIGKILL by PID).
