@@ -50,5 +50,7 @@ if command -v rustup >/dev/null; then
     rustup target list --installed | grep -qx "$t" || rustup target add "$t" || {
       echo "setup: rustup target add $t failed; image builds for that target will fail" >&2; }
   done
+  # The fuzz run (tests/fuzz/run.sh) builds with the nightly toolchain.
+  rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 fi
 echo "setup: ok"
