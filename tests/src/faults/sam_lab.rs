@@ -267,6 +267,16 @@ impl SamNode {
         get_json(&self.ns, path)
     }
 
+    /// On the RR: the claim of `leaf` as `/v1/enrollment` lists it, if there is one now.
+    pub fn claim_of(&self, leaf: &str) -> Option<Value> {
+        let doc = self.api("/v1/enrollment")?;
+        doc["rr"]["claims"]
+            .as_array()?
+            .iter()
+            .find(|c| c["leaf_id"].as_str() == Some(leaf))
+            .cloned()
+    }
+
     /// `/v1/status` (retried for up to 5 s; `Null` when the API does not answer).
     pub fn status(&self) -> Value {
         wait_for(5, || self.api("/v1/status")).unwrap_or(Value::Null)

@@ -18,12 +18,7 @@ const PORTS_AFTER: &str = "41000-41099";
 
 /// The RR's view of `leaf`'s claim: (accepted_at, digest, learned endpoint).
 fn claim(rr: &SamNode, leaf: &str) -> Option<(u64, String, String)> {
-    let doc = rr.api("/v1/enrollment")?;
-    let claim = doc["rr"]["claims"]
-        .as_array()?
-        .iter()
-        .find(|c| c["leaf_id"].as_str() == Some(leaf))?
-        .clone();
+    let claim = rr.claim_of(leaf)?;
     Some((
         claim["accepted_at"].as_u64()?,
         claim["digest"].as_str()?.to_string(),

@@ -184,12 +184,7 @@ fn a_read_only_or_full_state_directory_keeps_routing_from_memory() {
 /// there is none.
 fn claim(rr: &SamNode, leaf: &str) -> (u64, String) {
     let found = wait_for(5, || {
-        let doc = rr.api("/v1/enrollment")?;
-        let claim = doc["rr"]["claims"]
-            .as_array()?
-            .iter()
-            .find(|c| c["leaf_id"].as_str() == Some(leaf))?
-            .clone();
+        let claim = rr.claim_of(leaf)?;
         Some((
             claim["accepted_at"].as_u64()?,
             claim["digest"].as_str()?.to_string(),
