@@ -18,7 +18,7 @@
 use super::evidence::RunDir;
 use super::lab::{Lab, LabError};
 use super::plan::{LAB_UNDERLAY, NAT_PRIVATE, NAT_PUBLIC, SITES};
-use super::topology::nat_rules;
+use super::topology::{client_address, nat_rules};
 
 /// The underlay bridge inside the `vm` namespace.
 const UNDERLAY_BRIDGE: &str = "bru";
@@ -144,17 +144,7 @@ pub(crate) fn build(lab: &Lab, run: &RunDir) -> Result<GuestTopology, LabError> 
             &format!("c-{}", site.name),
             &lan_bridge,
         )?;
-        lab.addr(&client, "eth0", &format!("{}/24", site.client()))?;
-        lab.ip(
-            &client,
-            &[
-                "route",
-                "add",
-                "default",
-                "via",
-                &site.lan_gateway().to_string(),
-            ],
-        )?;
+        client_address(lab, &client, &site)?;
         clients.push(client);
     }
     Ok(GuestTopology { vm, clients })

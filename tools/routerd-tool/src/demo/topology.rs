@@ -16,7 +16,7 @@
 //! inbound connections, so the pve leaf is reachable only through mappings it opened.
 
 use super::lab::{Lab, LabError};
-use super::plan::{NAT_PRIVATE, NAT_PRIVATE_NET, NAT_PUBLIC, RR_UNDERLAY, SITES};
+use super::plan::{NAT_PRIVATE, NAT_PRIVATE_NET, NAT_PUBLIC, RR_UNDERLAY, SITES, Site};
 
 /// Namespace names of one run.
 #[derive(Debug, Clone)]
@@ -43,6 +43,23 @@ fn attach(lab: &Lab, net: &str, ns: &str, port: &str, cidr: &str) -> Result<(), 
 }
 
 /// The NAT router's nftables rules: masquerade out of `wan0`, no new inbound flows.
+/// A client's address on its site LAN (`eth0`) and its default route to the leaf (both
+/// flavours).
+pub(crate) fn client_address(lab: &Lab, client: &str, site: &Site) -> Result<(), LabError> {
+    lab.addr(client, "eth0", &format!("{}/24", site.client()))?;
+    lab.ip(
+        client,
+        &[
+            "route",
+            "add",
+            "default",
+            "via",
+            &site.lan_gateway().to_string(),
+        ],
+    )?;
+    Ok(())
+}
+
 pub(crate) fn nat_rules(lab: &Lab, nat: &str) -> Result<(), LabError> {
     let rules: [&[&str]; 5] = [
         &["add", "table", "ip", "sitenat"],
@@ -139,17 +156,7 @@ pub(crate) fn build(lab: &Lab) -> Result<Topology, LabError> {
         let client = lab.netns(&format!("c-{}", site.name))?;
         lab.veth(&leaf, "lan0", &client, "eth0")?;
         lab.addr(&leaf, "lan0", &format!("{}/24", site.lan_gateway()))?;
-        lab.addr(&client, "eth0", &format!("{}/24", site.client()))?;
-        lab.ip(
-            &client,
-            &[
-                "route",
-                "add",
-                "default",
-                "via",
-                &site.lan_gateway().to_string(),
-            ],
-        )?;
+        client_address(lab, &client, &site)?;
         leaves.push(leaf);
         clients.push(client);
     }
