@@ -305,14 +305,29 @@ async fn plain_status_and_removal(
     Ok(())
 }
 
-/// Accepts one connection: reads a line, answers, then waits for the caller to close
-/// (so the answer has arrived before this side tears its tunnel down).
+/// Accepts connections until one completes the exchange: reads a line, answers, then
+/// waits for the caller to close (so the answer has arrived before this side tears its
+/// tunnel down). A connection that breaks first (the other side's tunnel was still being
+/// built) is dropped and the next one accepted.
 async fn serve_one(listener: TcpListener, me: &str) -> Result<String, PairError> {
-    let (stream, _) = listener.accept().await?;
+    loop {
+        let (stream, _) = listener.accept().await?;
+        match exchange_served(stream, me).await {
+            Ok(line) => return Ok(line),
+            Err(e) => console(&format!(
+                "selftest pair: served connection broke ({e}); accepting again"
+            )),
+        }
+    }
+}
+
+async fn exchange_served(stream: tokio::net::TcpStream, me: &str) -> std::io::Result<String> {
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read);
     let mut line = String::new();
-    read.read_line(&mut line).await?;
+    if read.read_line(&mut line).await? == 0 {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
     write
         .write_all(format!("hello from {me}\n").as_bytes())
         .await?;
@@ -321,29 +336,42 @@ async fn serve_one(listener: TcpListener, me: &str) -> Result<String, PairError>
     Ok(line.trim().to_string())
 }
 
-/// Connects from `local` to `remote` (retrying until the tunnel carries it), sends a
-/// line and reads the answer.
+/// Connects from `local` to `remote`, sends a line and reads the answer; a refused,
+/// reset or silent attempt (the other side's tunnel or listener is not there yet) is
+/// retried until the caller's deadline.
 async fn call(local: Ipv4Addr, remote: Ipv4Addr, me: &str) -> Result<String, PairError> {
-    let stream = loop {
-        let socket = TcpSocket::new_v4()?;
-        socket.bind(SocketAddr::from((local, 0)))?;
-        match tokio::time::timeout(
-            Duration::from_secs(5),
-            socket.connect(SocketAddr::from((remote, TCP_PORT))),
-        )
-        .await
+    loop {
+        match tokio::time::timeout(Duration::from_secs(15), exchange_called(local, remote, me))
+            .await
         {
-            Ok(Ok(stream)) => break stream,
-            Ok(Err(_)) | Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+            Ok(Ok(answer)) => return Ok(answer),
+            Ok(Err(e)) if e.kind() != std::io::ErrorKind::ConnectionRefused => {
+                console(&format!("selftest pair: call broke ({e}); calling again"));
+            }
+            Ok(Err(_)) | Err(_) => {}
         }
-    };
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+async fn exchange_called(local: Ipv4Addr, remote: Ipv4Addr, me: &str) -> std::io::Result<String> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::from((local, 0)))?;
+    let stream = tokio::time::timeout(
+        Duration::from_secs(5),
+        socket.connect(SocketAddr::from((remote, TCP_PORT))),
+    )
+    .await
+    .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
     let (read, mut write) = stream.into_split();
     write
         .write_all(format!("hello from {me}\n").as_bytes())
         .await?;
     let mut read = BufReader::new(read);
     let mut line = String::new();
-    read.read_line(&mut line).await?;
+    if read.read_line(&mut line).await? == 0 {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
     // Closing tells the other side that its answer arrived; its close in turn lets this
     // side's close arrive before either tears its tunnel down. The answer is already
     // here, so a lost close costs only the wait.
