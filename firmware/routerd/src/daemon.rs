@@ -1,7 +1,8 @@
 //! The daemon's one event loop: it owns the [`bgp::Speaker`] and drives it.
 //!
 //! Inputs, in the loop's (biased) order: the shutdown future; the speaker's timer (one
-//! `sleep_until`, re-armed only when `poll_timeout` changes); the status tick; one
+//! `sleep_until`, re-armed only when `poll_timeout` changes); the snapshot held back
+//! after a peer event ([`crate::status`]); the status tick; one
 //! channel of [`NetEvent`]s (listeners, connects, readers); route queries from the API;
 //! config pushes and confirms from the API ([`crate::config_push`]; a pushed config not
 //! confirmed in time is reverted on the status tick); enrollment revocations from the
@@ -51,6 +52,11 @@ const EVENT_QUEUE: usize = 1024;
 /// thousand leaves announcing) goes out in a few large writes instead of one small write
 /// per change and peer; a change after a quiet interval goes out at once.
 const EXPORT_INTERVAL: Duration = Duration::from_millis(50);
+/// Most UPDATE octets one flush encodes before the writers get to send them: a
+/// thousand peers' initial tables encoded at once would sit in memory together (tens of
+/// megabytes, kept by the allocator afterwards); past the budget the rest are due at
+/// once and go out after the loop has yielded to the writers.
+const EXPORT_BUDGET: usize = 2 * 1024 * 1024;
 /// Longest stretch of network input the loop handles before it lets the runtime's other
 /// tasks (status API, readers, writers) run: a queued bulk ingest would otherwise hold
 /// the single-threaded runtime until it is all processed.
@@ -150,6 +156,7 @@ async fn route(config: RouterConfig, shutdown: impl Future<Output = ()>) -> Resu
 
     let mut speaker = Speaker::new(config.speaker.clone());
     speaker.set_export_interval(EXPORT_INTERVAL);
+    speaker.set_export_budget(EXPORT_BUDGET);
     // A route reflector without a kernel table installs nothing: no forwarding changes
     // are computed (a leaf's SAM side still maps them).
     if config.fib.is_none() && config.mode == crate::router_config::Mode::Rr {
@@ -190,8 +197,10 @@ async fn route(config: RouterConfig, shutdown: impl Future<Output = ()>) -> Resu
     let mut publish_tick = tokio::time::interval(PUBLISH_INTERVAL);
     publish_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let timer = tokio::time::sleep_until(TokioInstant::now());
-    tokio::pin!(timer, shutdown);
+    let publish_soon = tokio::time::sleep_until(TokioInstant::now());
+    tokio::pin!(timer, publish_soon, shutdown);
     let mut armed: Option<Instant> = None;
+    let mut publish_armed: Option<Instant> = None;
     let mut busy_since = Instant::now();
     loop {
         let deadline = core.speaker.poll_timeout();
@@ -200,6 +209,13 @@ async fn route(config: RouterConfig, shutdown: impl Future<Output = ()>) -> Resu
                 timer.as_mut().reset(TokioInstant::from_std(d));
             }
             armed = deadline;
+        }
+        let soon = core.status.soon();
+        if soon != publish_armed {
+            if let Some(at) = soon {
+                publish_soon.as_mut().reset(TokioInstant::from_std(at));
+            }
+            publish_armed = soon;
         }
         // Biased: timers before network input, so a flood of UPDATEs cannot starve
         // keepalives and hold timers; both timer branches are ready only when due.
@@ -210,6 +226,15 @@ async fn route(config: RouterConfig, shutdown: impl Future<Output = ()>) -> Resu
                 armed = None;
                 core.speaker.handle_timeout(Instant::now());
                 core.drain();
+                // Export past the budget is due at once: let the writers send what this
+                // timeout encoded first.
+                if core.speaker.poll_timeout().is_some_and(|d| d <= Instant::now()) {
+                    tokio::task::yield_now().await;
+                }
+            }
+            () = &mut publish_soon, if publish_armed.is_some() => {
+                publish_armed = None;
+                core.status.publish_due(&core.speaker);
             }
             _ = publish_tick.tick() => {
                 core.status.set_sam(crate::sam::sam_status(core.sam.status()));

@@ -2,9 +2,11 @@
 //!
 //! After each drain the core calls [`StatusPublisher::after_drain`]. A snapshot costs
 //! O(peers) (it reads [`bgp::Speaker::peers`] and the Loc-RIB size, never the routes), and
-//! to keep that cost bounded while routes stream in it is rebuilt at once only when a
-//! peer event happened; otherwise at most once per [`PUBLISH_INTERVAL`], the core calling
-//! [`StatusPublisher::tick`] on that interval.
+//! to keep that cost bounded it is rebuilt soon after a peer event (at once, or
+//! [`PEER_EVENT_GAP`] after the last snapshot: a thousand peers establishing at once
+//! would otherwise cost a thousand snapshots of a thousand peers each), and otherwise at
+//! most once per [`PUBLISH_INTERVAL`], the core calling [`StatusPublisher::tick`] on that
+//! interval and [`StatusPublisher::publish_due`] when [`StatusPublisher::soon`] says.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,6 +20,8 @@ use crate::router_config::RouterConfig;
 
 /// Longest time a published snapshot lags behind the speaker.
 pub(crate) const PUBLISH_INTERVAL: Duration = Duration::from_millis(250);
+/// Least time between two snapshots published for peer events.
+pub(crate) const PEER_EVENT_GAP: Duration = Duration::from_millis(20);
 
 /// Builds and publishes snapshots.
 pub(crate) struct StatusPublisher {
@@ -27,6 +31,8 @@ pub(crate) struct StatusPublisher {
     started: Instant,
     last: Instant,
     dirty: bool,
+    /// A peer event waits for its snapshot (published at `last + PEER_EVENT_GAP`).
+    peer_event_pending: bool,
     /// A pushed config waiting for its confirm, with its revert deadline.
     trial: Option<(api::config_push::ConfigTrial, Instant)>,
 }
@@ -57,6 +63,7 @@ impl StatusPublisher {
             started: now,
             last: now,
             dirty: false,
+            peer_event_pending: false,
             trial: None,
         };
         (publisher, rx)
@@ -66,7 +73,22 @@ impl StatusPublisher {
     /// removed.
     pub(crate) fn after_drain(&mut self, speaker: &Speaker, peer_event: bool) {
         self.dirty = true;
-        if peer_event || self.last.elapsed() >= PUBLISH_INTERVAL {
+        self.peer_event_pending |= peer_event;
+        let since = self.last.elapsed();
+        if (self.peer_event_pending && since >= PEER_EVENT_GAP) || since >= PUBLISH_INTERVAL {
+            self.publish(speaker);
+        }
+    }
+
+    /// When the snapshot of a peer event held back by [`PEER_EVENT_GAP`] is due (the
+    /// core then calls [`StatusPublisher::publish_due`]); `None` when none waits.
+    pub(crate) fn soon(&self) -> Option<Instant> {
+        self.peer_event_pending.then(|| self.last + PEER_EVENT_GAP)
+    }
+
+    /// Publishes the snapshot [`StatusPublisher::soon`] announced.
+    pub(crate) fn publish_due(&mut self, speaker: &Speaker) {
+        if self.peer_event_pending {
             self.publish(speaker);
         }
     }
@@ -130,6 +152,7 @@ impl StatusPublisher {
         self.tx.send_replace(Arc::new(snapshot));
         self.last = now;
         self.dirty = false;
+        self.peer_event_pending = false;
     }
 }
 

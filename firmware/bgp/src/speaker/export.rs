@@ -19,6 +19,9 @@
 //! With an export interval ([`Speaker::set_export_interval`]) a peer's pending changes
 //! go out at most once per interval; the peer's deadline wakes the speaker for them.
 //! During a selection deferral (`deferral`) nothing goes out: changes stay marked.
+//! With an export budget ([`Speaker::set_export_budget`]) one flush stops encoding once
+//! the budget is spent; the remaining peers are due at once and the next flush starts
+//! with them (round robin over the established peers).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -91,7 +94,16 @@ impl Speaker {
         let (now, interval) = (self.now, self.export_interval);
         let deferred = self.deferral.is_some();
         let mut memo = Memo::default();
-        for &idx in &established {
+        // Round robin: start after the peer the last budgeted flush stopped at.
+        let start = established
+            .iter()
+            .position(|&i| i >= self.export_cursor)
+            .unwrap_or(0);
+        let mut spent = 0usize;
+        let mut stopped_at = None;
+        for &idx in established[start..].iter().chain(&established[..start]) {
+            let over_budget =
+                self.export_budget > 0 && spent >= self.export_budget && now.is_some();
             let p = self.peer_mut(idx);
             if deferred {
                 // Selection deferral (RFC 4724 §4.1): changes stay marked, End-of-RIB
@@ -105,13 +117,21 @@ impl Speaker {
                 // End-of-RIB follows the initial table, so it waits as well.
                 p.export_at = Some(at);
                 continue;
+            } else if over_budget {
+                // Due at once; the next flush starts here.
+                p.export_at = now;
+                stopped_at.get_or_insert(idx);
+                continue;
             } else {
                 p.export_at = None;
                 p.exported_at = now;
                 let batch = self.take_batch(idx, &mut memo);
-                self.send_batch(idx, &batch);
+                spent += self.send_batch(idx, &batch);
             }
             self.send_end_of_rib(idx);
+        }
+        if let Some(idx) = stopped_at {
+            self.export_cursor = idx;
         }
     }
 
@@ -222,11 +242,12 @@ impl Speaker {
         }
     }
 
-    /// Encode a batch into packed UPDATEs on the peer's Established connection.
-    fn send_batch(&mut self, idx: usize, batch: &Batch) {
+    /// Encode a batch into packed UPDATEs on the peer's Established connection; returns
+    /// the octets encoded.
+    fn send_batch(&mut self, idx: usize, batch: &Batch) -> usize {
         let p = self.peer(idx);
         let (Some(conn), Some(n)) = (p.established, p.negotiated) else {
-            return;
+            return 0;
         };
         let ctx = n.parse_ctx();
         let mut msgs = Vec::new();
@@ -238,9 +259,11 @@ impl Speaker {
         for (attrs, nlri) in &batch.v6 {
             wire::pack_updates_v6(&ctx, attrs, nlri, &mut msgs);
         }
+        let octets = msgs.iter().map(Vec::len).sum();
         for m in msgs {
             self.transmit(conn, m);
         }
+        octets
     }
 
     /// After the initial table: End-of-RIB (RFC 4724 §2) for each negotiated family.

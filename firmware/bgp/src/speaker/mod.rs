@@ -334,6 +334,10 @@ pub struct Speaker {
     loc: LocRib,
     /// Least time between two UPDATE batches to one peer (zero: every flush sends).
     export_interval: Duration,
+    /// Most UPDATE octets one flush produces (zero: no limit); see `export`.
+    export_budget: usize,
+    /// The established peer the next budgeted flush starts with (round robin).
+    export_cursor: usize,
     reflector: bool,
     shut_down: bool,
     out: VecDeque<Output>,
@@ -369,6 +373,8 @@ impl Speaker {
             interner: Interner::new(),
             loc,
             export_interval: Duration::ZERO,
+            export_budget: 0,
+            export_cursor: 0,
             shut_down: false,
             out: VecDeque::new(),
         }
@@ -454,6 +460,16 @@ impl Speaker {
     /// and go out together, in as few UPDATEs as their attribute sets allow.
     pub fn set_export_interval(&mut self, interval: Duration) {
         self.export_interval = interval;
+    }
+
+    /// Most UPDATE octets one flush produces (default zero: no limit). When a burst of
+    /// changes meets many peers (a thousand leaves establishing at once), the peers past
+    /// the budget keep their changes marked and are due at once: the next timeout sends
+    /// theirs, round robin, so the caller's writers drain one slice before the next is
+    /// encoded and the encoded-but-unsent octets stay near the budget. A peer's batch is
+    /// never split: the first peer of a flush goes out whole.
+    pub fn set_export_budget(&mut self, octets: usize) {
+        self.export_budget = octets;
     }
 
     /// Number of prefixes in the Loc-RIB.
