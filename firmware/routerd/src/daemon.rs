@@ -172,6 +172,7 @@ async fn route(config: RouterConfig, shutdown: impl Future<Output = ()>) -> Resu
         sam,
         push: crate::config_push::ConfigPush::new(config.push.clone()),
         running: config.clone(),
+        heap: crate::heap_trim::HeapTrim::default(),
     };
     if let Some(gr) = crate::sam::graceful_restart(config.sam.as_ref()) {
         core.speaker.set_graceful_restart(gr);
@@ -239,7 +240,10 @@ async fn route(config: RouterConfig, shutdown: impl Future<Output = ()>) -> Resu
             _ = publish_tick.tick() => {
                 core.status.set_sam(crate::sam::sam_status(core.sam.status()));
                 core.revert_if_due();
-                core.status.tick(&core.speaker)
+                core.status.tick(&core.speaker);
+                if core.heap.tick() {
+                    tracing::debug!("freed heap returned to the kernel after a burst");
+                }
             }
             wake = core.sam.wait() => {
                 core.sam.handle(wake);
@@ -314,6 +318,8 @@ struct Core {
     push: crate::config_push::ConfigPush,
     /// The config the speaker runs with now (pushed or not).
     running: RouterConfig,
+    /// When to give the heap freed after a burst back to the kernel.
+    heap: crate::heap_trim::HeapTrim,
 }
 
 impl Core {
@@ -476,6 +482,7 @@ impl Core {
                 if !self.conns.contains(conn) {
                     return;
                 }
+                self.heap.moved(data.len());
                 self.speaker
                     .handle_input(now, Input::Received { conn, data: &data });
             }
@@ -495,7 +502,10 @@ impl Core {
         let mut peer_event = false;
         while let Some(output) = self.speaker.poll_output() {
             match output {
-                Output::Transmit { conn, bytes } => self.conns.transmit(conn, bytes),
+                Output::Transmit { conn, bytes } => {
+                    self.heap.moved(bytes.len());
+                    self.conns.transmit(conn, bytes)
+                }
                 Output::Close { conn } => {
                     self.conns.close(conn);
                 }

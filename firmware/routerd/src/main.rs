@@ -10,6 +10,7 @@ mod connections;
 mod daemon;
 mod explain;
 mod fib;
+mod heap_trim;
 mod init;
 mod interfaces;
 mod kernel_view;
