@@ -53,8 +53,32 @@ struct MemoKey {
     local: IpAddr,
 }
 
-/// Transformed attributes for one flush, shared by every peer.
-type Memo = FastMap<MemoKey, Attrs>;
+/// Transformed attributes for one flush, shared by every peer, with the last entry
+/// looked up kept aside: consecutive prefixes of a batch mostly share their best path's
+/// attribute set, and comparing one key is cheaper than hashing it.
+#[derive(Default)]
+struct Memo {
+    map: FastMap<MemoKey, Attrs>,
+    last: Option<(MemoKey, Attrs)>,
+}
+
+impl Memo {
+    fn get(&mut self, key: &MemoKey) -> Option<Attrs> {
+        if let Some((k, a)) = &self.last
+            && k == key
+        {
+            return Some(Arc::clone(a));
+        }
+        let a = Arc::clone(self.map.get(key)?);
+        self.last = Some((*key, Arc::clone(&a)));
+        Some(a)
+    }
+
+    fn insert(&mut self, key: MemoKey, attrs: Attrs) {
+        self.last = Some((key, Arc::clone(&attrs)));
+        self.map.insert(key, attrs);
+    }
+}
 
 /// Until when a peer's pending changes wait: `None` to send now (no interval, no clock
 /// yet, or the last batch is at least `interval` old).
@@ -201,7 +225,7 @@ impl Speaker {
             local: self_nh,
         };
         let transformed = match memo.get(&key) {
-            Some(a) => Arc::clone(a),
+            Some(a) => a,
             None => {
                 let mut out = match (to, from) {
                     (Role::External, _) => {
