@@ -3,47 +3,30 @@
 //! peer exactly once, End-of-RIB after its table.
 //!
 //! ```text
-//!              rr 10.0.0.1 (cluster 10.0.0.1, export budget 1 octet)
+//!              rr 10.0.0.1 (cluster 10.0.0.1, export budget 1 octet, set once the
+//!                           sessions are up)
 //!        /       |        |        \
 //!   leaf1 .11  leaf2 .12  leaf3 .13  leaf4 .14
 //! ```
 
 mod scenario_net;
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::time::Duration;
 
 use bgp::speaker::Input;
 use scenario_net::*;
 
-const RR: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
-
-fn leaf_addr(i: u8) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(10, 0, 0, 10 + i))
-}
-
+/// The fabric's RR with four quiet leaves, all Established, then the budget set.
 fn fabric(budget: usize) -> (Net, usize, Vec<usize>) {
-    let mut n = Net::new();
-    let rr = n.add("rr", RR, Some(RR));
-    n.nodes[rr].speaker.set_export_budget(budget);
-    n.input(
-        rr,
-        Input::AddRange(client_range("leaves", "10.0.0.0/24", 10)),
-    );
-    let leaves: Vec<usize> = (1..=4u8)
-        .map(|i| {
-            let IpAddr::V4(addr) = leaf_addr(i) else {
-                unreachable!()
-            };
-            let l = n.add(&format!("leaf{i}"), addr, None);
-            n.input(l, Input::AddPeer(ibgp(IpAddr::V4(RR))));
-            l
-        })
-        .collect();
-    n.advance(Duration::from_secs(5));
+    let (mut n, rr, leaves) = rr_with_quiet_leaves(4);
     for &l in &leaves {
-        assert_eq!(n.state(l, IpAddr::V4(RR)).as_deref(), Some("Established"));
+        assert_eq!(
+            n.state(l, IpAddr::V4(FABRIC_RR)).as_deref(),
+            Some("Established")
+        );
     }
+    n.nodes[rr].speaker.set_export_budget(budget);
     (n, rr, leaves)
 }
 
@@ -51,14 +34,19 @@ fn fabric(budget: usize) -> (Net, usize, Vec<usize>) {
 fn holders(n: &Net, leaves: &[usize], prefix: &str) -> usize {
     leaves[1..]
         .iter()
-        .filter(|&&l| !n.updates_for(l, IpAddr::V4(RR), net(prefix)).is_empty())
+        .filter(|&&l| {
+            !n.updates_for(l, IpAddr::V4(FABRIC_RR), net(prefix))
+                .is_empty()
+        })
         .count()
 }
 
 #[test]
 fn past_the_budget_peers_wait_for_the_next_flush_and_each_gets_every_change_once() {
     let (mut n, rr, leaves) = fabric(1);
-    let before: Vec<usize> = (2..=4).map(|i| n.updates_sent(rr, leaf_addr(i))).collect();
+    let before: Vec<usize> = (2..=4)
+        .map(|i| n.updates_sent(rr, fabric_leaf_addr(i)))
+        .collect();
     n.input(
         leaves[0],
         Input::Announce {
@@ -80,14 +68,14 @@ fn past_the_budget_peers_wait_for_the_next_flush_and_each_gets_every_change_once
     assert_eq!(holders(&n, &leaves, "198.51.100.1/32"), 3);
     for (i, b) in (2..=4).zip(&before) {
         assert_eq!(
-            n.updates_sent(rr, leaf_addr(i)) - b,
+            n.updates_sent(rr, fabric_leaf_addr(i)) - b,
             1,
             "leaf{i} got the change once"
         );
     }
     // The source never gets its own route back.
     assert!(
-        n.updates_for(leaves[0], IpAddr::V4(RR), net("198.51.100.1/32"))
+        n.updates_for(leaves[0], IpAddr::V4(FABRIC_RR), net("198.51.100.1/32"))
             .is_empty()
     );
     // Nothing is left due.
@@ -115,7 +103,7 @@ fn round_robin_serves_first_the_peer_the_last_flush_stopped_at() {
     let first: Vec<bool> = leaves[1..]
         .iter()
         .map(|&l| {
-            !n.updates_for(l, IpAddr::V4(RR), net("198.51.100.1/32"))
+            !n.updates_for(l, IpAddr::V4(FABRIC_RR), net("198.51.100.1/32"))
                 .is_empty()
         })
         .collect();
@@ -126,7 +114,7 @@ fn round_robin_serves_first_the_peer_the_last_flush_stopped_at() {
     let second: Vec<bool> = leaves[1..]
         .iter()
         .map(|&l| {
-            !n.updates_for(l, IpAddr::V4(RR), net("198.51.100.2/32"))
+            !n.updates_for(l, IpAddr::V4(FABRIC_RR), net("198.51.100.2/32"))
                 .is_empty()
         })
         .collect();
