@@ -1,5 +1,6 @@
 //! Traffic through a test topology: one ping, one TCP exchange between two namespaces,
-//! and the masquerading NAT box of the SAM tests (nftables in its namespace).
+//! a continuous timestamped ping stream for measuring gaps ([`PingStream`]), and the
+//! masquerading NAT box of the SAM tests (nftables in its namespace).
 //!
 //! Every probe has a deadline and answers `true`/`false`; the caller decides what a
 //! failure means and prints its own context.
@@ -87,4 +88,60 @@ pub fn masquerade(nat: &Netns, uplink: &str, ports: Option<&str>) {
         "nft: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A ping every 100 ms from one address to another (`ping -D`, replies stamped with
+/// seconds since the unix epoch in its log), running until dropped: the fault tests
+/// read the gap in its replies around a fault.
+pub struct PingStream {
+    log: std::path::PathBuf,
+    _ping: crate::netns::Proc,
+}
+
+impl PingStream {
+    /// Starts pinging `dst` from `src` inside `ns`, logging to `log`, and waits up to 20 s
+    /// for the first reply; `None` when none came (the log is then in `Err`).
+    pub fn start(
+        ns: &Netns,
+        src: &str,
+        dst: &str,
+        log: &std::path::Path,
+    ) -> Result<PingStream, String> {
+        let ping = ns.spawn(
+            "ping",
+            &["-D", "-n", "-i", "0.1", "-W", "1", "-I", src, dst],
+            log,
+        );
+        let stream = PingStream {
+            log: log.to_path_buf(),
+            _ping: ping,
+        };
+        match wait_for(20, || (!stream.reply_times().is_empty()).then_some(())) {
+            Some(()) => Ok(stream),
+            None => Err(std::fs::read_to_string(log).unwrap_or_default()),
+        }
+    }
+
+    /// The log `ping` writes.
+    pub fn log(&self) -> &std::path::Path {
+        &self.log
+    }
+
+    /// Seconds since the unix epoch of every reply so far.
+    pub fn reply_times(&self) -> Vec<f64> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("bytes from"))
+            .filter_map(|l| l.strip_prefix('[')?.split(']').next()?.parse().ok())
+            .collect()
+    }
+}
+
+/// Seconds since the unix epoch now, on the clock `ping -D` stamps with.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use system_tests::faults::sam_lab::{Fabric, SamNode, StateDir, client};
 use system_tests::netns::wait_for;
 use system_tests::require_root;
+use system_tests::traffic::{PingStream, unix_now};
 
 /// Deadline for enrollment, tunnels, sessions and routes.
 const CONVERGE_SECS: u64 = 60;
@@ -29,23 +30,6 @@ fn claim(rr: &SamNode, leaf: &str) -> Option<(u64, String, String)> {
 /// The port of an `ip:port` endpoint.
 fn port_of(endpoint: &str) -> Option<u16> {
     endpoint.rsplit_once(':')?.1.parse().ok()
-}
-
-/// Seconds since the unix epoch of ping replies (`ping -D`) in a log.
-fn reply_times(log: &std::path::Path) -> Vec<f64> {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains("bytes from"))
-        .filter_map(|l| l.strip_prefix('[')?.split(']').next()?.parse().ok())
-        .collect()
-}
-
-fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }
 
 #[test]
@@ -71,18 +55,9 @@ fn a_nat_port_change_roams_the_endpoint_and_recovers_without_enrolling() {
     );
 
     let dir = fabric.scratch.dir("observe");
-    let ping_log = dir.join("ping.log");
     let (src, dst) = (client(1).to_string(), client(2).to_string());
-    let _ping = fabric.leaf(1).ns.spawn(
-        "ping",
-        &["-D", "-n", "-i", "0.1", "-W", "1", "-I", &src, &dst],
-        &ping_log,
-    );
-    let flowing = wait_for(20, || (!reply_times(&ping_log).is_empty()).then_some(()));
-    assert!(
-        flowing.is_some(),
-        "no traffic from {src} to {dst} before the fault"
-    );
+    let ping = PingStream::start(&fabric.leaf(1).ns, &src, &dst, &dir.join("ping.log"))
+        .unwrap_or_else(|_| panic!("no traffic from {src} to {dst} before the fault"));
 
     // The fault: a new port range, and every existing mapping forgotten.
     let nat = fabric.nat(2);
@@ -110,16 +85,18 @@ fn a_nat_port_change_roams_the_endpoint_and_recovers_without_enrolling() {
         )
     });
     let resumed = wait_for(CONVERGE_SECS, || {
-        reply_times(&ping_log).into_iter().find(|&t| t > changed_at)
+        ping.reply_times().into_iter().find(|&t| t > changed_at)
     });
-    let last_before = reply_times(&ping_log)
+    let last_before = ping
+        .reply_times()
         .into_iter()
         .filter(|&t| t <= changed_at)
         .fold(0.0, f64::max);
     fabric.expect_mesh(&[1, 2], CONVERGE_SECS, "after the NAT port change");
     // Still flowing a few seconds later (not one lucky reply).
     std::thread::sleep(Duration::from_secs(3));
-    let late = reply_times(&ping_log)
+    let late = ping
+        .reply_times()
         .into_iter()
         .filter(|&t| t > unix_now() - 2.0)
         .count();
@@ -140,7 +117,7 @@ fn a_nat_port_change_roams_the_endpoint_and_recovers_without_enrolling() {
     assert!(
         resumed.is_some(),
         "traffic did not resume after the NAT port change:\n{}",
-        system_tests::peers::log_tail(&ping_log, 20)
+        system_tests::peers::log_tail(ping.log(), 20)
     );
     assert!(
         late >= 10,

@@ -2,11 +2,12 @@
 //! rebooted. Every fabric here runs an RR and enrolled leaves on the userspace datapath
 //! (`system_tests::faults::sam_lab`), hold time 9 s.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use system_tests::faults::sam_lab::{FILLER, Fabric, HOLD, SamNode, StateDir, client};
 use system_tests::netns::{Proc, wait_for};
 use system_tests::require_root;
+use system_tests::traffic::{PingStream, unix_now};
 
 /// Deadline for enrollment, tunnels, sessions and routes.
 const CONVERGE_SECS: u64 = 60;
@@ -314,23 +315,6 @@ fn time_of_day(unix: f64) -> f64 {
     unix % 86_400.0
 }
 
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
-/// Reply timestamps (`ping -D`) in a ping log.
-fn reply_times(log: &std::path::Path) -> Vec<f64> {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains("bytes from"))
-        .filter_map(|l| l.strip_prefix('[')?.split(']').next()?.parse().ok())
-        .collect()
-}
-
 #[test]
 fn an_rr_restart_withdraws_nothing_at_the_leaves_and_recovers_at_once() {
     if !require_root() {
@@ -346,20 +330,10 @@ fn an_rr_restart_withdraws_nothing_at_the_leaves_and_recovers_at_once() {
         RouteMonitor::start(fabric.leaf(2), &dir),
     ];
     // Traffic between the two sites' /32s (through the RR, the hub of the tunnels).
-    let ping_log = dir.join("ping.log");
     let src = client(1).to_string();
     let dst = client(2).to_string();
-    let _ping = fabric.leaf(1).ns.spawn(
-        "ping",
-        &["-D", "-n", "-i", "0.1", "-W", "1", "-I", &src, &dst],
-        &ping_log,
-    );
-    let flowing = wait_for(20, || (!reply_times(&ping_log).is_empty()).then_some(()));
-    assert!(
-        flowing.is_some(),
-        "no traffic from {src} to {dst} before the fault:\n{}",
-        std::fs::read_to_string(&ping_log).unwrap_or_default()
-    );
+    let ping = PingStream::start(&fabric.leaf(1).ns, &src, &dst, &dir.join("ping.log"))
+        .unwrap_or_else(|log| panic!("no traffic from {src} to {dst} before the fault:\n{log}"));
     std::thread::sleep(Duration::from_secs(1));
 
     let killed_at = unix_now();
@@ -393,14 +367,13 @@ fn an_rr_restart_withdraws_nothing_at_the_leaves_and_recovers_at_once() {
         )
     });
     let resumed = wait_for(CONVERGE_SECS, || {
-        reply_times(&ping_log)
-            .into_iter()
-            .find(|&t| t > restarted_at)
+        ping.reply_times().into_iter().find(|&t| t > restarted_at)
     });
     // Give End-of-RIB and any late churn time to show up in the FIB.
     std::thread::sleep(Duration::from_secs(HOLD));
     fabric.expect_mesh(&[1, 2], 5, "after the RR restart");
-    let last_before = reply_times(&ping_log)
+    let last_before = ping
+        .reply_times()
         .into_iter()
         .filter(|&t| t <= killed_at)
         .fold(0.0, f64::max);
@@ -443,7 +416,7 @@ fn an_rr_restart_withdraws_nothing_at_the_leaves_and_recovers_at_once() {
     assert!(
         resumed.is_some(),
         "traffic did not resume after the RR restart:\n{}",
-        system_tests::peers::log_tail(&ping_log, 20)
+        system_tests::peers::log_tail(ping.log(), 20)
     );
     assert!(
         while_down.is_empty(),
