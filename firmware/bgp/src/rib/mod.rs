@@ -10,7 +10,9 @@
 //! - [`loc`]: Loc-RIB: every accepted path per prefix, best first; reports which
 //!   prefixes changed best path (for export) and which changed forwarding (for the FIB).
 //! - [`prefix_hash`]: the keyed hash of the prefix tables (peers choose prefixes).
-//! - [`prefix_map`]: prefix → value with IPv4 prefixes packed into one integer.
+//! - [`prefix_map`]: prefix → value; IPv4 prefixes in blocks of neighbours
+//!   ([`prefix_blocks`]), so that a table far larger than the caches is still read and
+//!   written a cache line at a time when UPDATEs carry neighbouring prefixes.
 //! - [`prefix_set`]: prefix sets (membership only) and lists of marked prefixes.
 //! - [`adj_out`]: Adj-RIB-Out of one peer: which prefixes were advertised and which
 //!   changed since; the routes sent are worked out from the Loc-RIB at send time and
@@ -26,6 +28,7 @@ pub mod adj_out;
 pub mod decision;
 pub mod intern;
 pub mod loc;
+pub mod prefix_blocks;
 pub mod prefix_hash;
 pub mod prefix_map;
 pub mod prefix_set;

@@ -1,15 +1,17 @@
 //! A map from prefixes to values, compact for IPv4.
 //!
 //! An `IpNet` key takes 18 octets (and pads a map entry to 24); a million IPv4 routes
-//! per table make that the bulk of the memory. IPv4 prefixes are kept here as one `u64`
-//! (address in the upper bits, length in the low octet), IPv6 prefixes as `Ipv6Net`, in
-//! two hash maps with the keyed [`PrefixHashBuilder`] (peers choose the prefixes).
-//! Prefixes are stored as given: callers pass them with host bits cleared.
+//! per table make that the bulk of the memory. IPv4 prefixes are kept in blocks of
+//! neighbours ([`V4Blocks`]: the key is implied by the position, and neighbours share
+//! cache lines), IPv6 prefixes as `Ipv6Net` in a hash map with the keyed
+//! [`PrefixHashBuilder`] (peers choose the prefixes). Callers pass prefixes with host
+//! bits cleared (IPv4 ignores them, IPv6 stores them as given).
 //!
 //! [`PrefixHashBuilder`]: crate::rib::prefix_hash::PrefixHashBuilder
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
+use crate::rib::prefix_blocks::V4Blocks;
 use crate::rib::prefix_hash::FastMap;
 
 /// An IPv4 prefix as one integer: address << 8 | length.
@@ -27,14 +29,14 @@ pub(super) fn net4(k: u64) -> IpNet {
 /// Prefix → value, IPv4 and IPv6.
 #[derive(Debug)]
 pub struct PrefixMap<V> {
-    v4: FastMap<u64, V>,
+    v4: V4Blocks<V>,
     v6: FastMap<Ipv6Net, V>,
 }
 
 impl<V> Default for PrefixMap<V> {
     fn default() -> Self {
         PrefixMap {
-            v4: FastMap::default(),
+            v4: V4Blocks::default(),
             v6: FastMap::default(),
         }
     }
@@ -44,7 +46,7 @@ impl<V> PrefixMap<V> {
     /// The value of `prefix`.
     pub fn get(&self, prefix: &IpNet) -> Option<&V> {
         match prefix {
-            IpNet::V4(p) => self.v4.get(&key4(p)),
+            IpNet::V4(p) => self.v4.get(p),
             IpNet::V6(p) => self.v6.get(p),
         }
     }
@@ -52,7 +54,7 @@ impl<V> PrefixMap<V> {
     /// The value of `prefix`, mutable.
     pub fn get_mut(&mut self, prefix: &IpNet) -> Option<&mut V> {
         match prefix {
-            IpNet::V4(p) => self.v4.get_mut(&key4(p)),
+            IpNet::V4(p) => self.v4.get_mut(p),
             IpNet::V6(p) => self.v6.get_mut(p),
         }
     }
@@ -60,7 +62,7 @@ impl<V> PrefixMap<V> {
     /// Set the value of `prefix`, returning the previous one.
     pub fn insert(&mut self, prefix: IpNet, value: V) -> Option<V> {
         match prefix {
-            IpNet::V4(p) => self.v4.insert(key4(&p), value),
+            IpNet::V4(p) => self.v4.insert(&p, value),
             IpNet::V6(p) => self.v6.insert(p, value),
         }
     }
@@ -68,35 +70,35 @@ impl<V> PrefixMap<V> {
     /// Remove `prefix`, returning its value.
     pub fn remove(&mut self, prefix: &IpNet) -> Option<V> {
         match prefix {
-            IpNet::V4(p) => self.v4.remove(&key4(p)),
+            IpNet::V4(p) => self.v4.remove(p),
             IpNet::V6(p) => self.v6.remove(p),
         }
     }
 
     /// Every entry, IPv4 first, in no particular order otherwise.
     pub fn iter(&self) -> impl Iterator<Item = (IpNet, &V)> {
-        let v4 = self.v4.iter().map(|(k, v)| (net4(*k), v));
+        let v4 = self.v4.iter().map(|(k, v)| (IpNet::V4(k), v));
         let v6 = self.v6.iter().map(|(k, v)| (IpNet::V6(*k), v));
         v4.chain(v6)
     }
 
     /// Every entry, values mutable.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (IpNet, &mut V)> {
-        let v4 = self.v4.iter_mut().map(|(k, v)| (net4(*k), v));
+        let v4 = self.v4.iter_mut().map(|(k, v)| (IpNet::V4(k), v));
         let v6 = self.v6.iter_mut().map(|(k, v)| (IpNet::V6(*k), v));
         v4.chain(v6)
     }
 
     /// Remove and return every entry; the map keeps its capacity.
     pub fn drain(&mut self) -> impl Iterator<Item = (IpNet, V)> + '_ {
-        let v4 = self.v4.drain().map(|(k, v)| (net4(k), v));
+        let v4 = self.v4.drain().map(|(k, v)| (IpNet::V4(k), v));
         let v6 = self.v6.drain().map(|(k, v)| (IpNet::V6(k), v));
         v4.chain(v6)
     }
 
     /// Remove everything and give the memory back.
     pub fn clear(&mut self) {
-        self.v4 = FastMap::default();
+        self.v4 = V4Blocks::default();
         self.v6 = FastMap::default();
     }
 

@@ -38,9 +38,6 @@ use crate::rib::{Attrs, SourceId};
 use crate::speaker::{Output, Speaker};
 use crate::wire::{self, Afi, RouteRefresh, Safi};
 
-/// Prefixes whose Loc-RIB paths are looked up together before they are exported.
-const LOOKUP_CHUNK: usize = 1024;
-
 /// What the transformed attributes of a path depend on besides the peer's export policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct MemoKey {
@@ -167,18 +164,12 @@ impl Speaker {
     fn take_batch(&mut self, idx: usize, memo: &mut Memo) -> Batch {
         let pending = self.peer_mut(idx).adj_out.take_pending();
         let mut batch = BatchBuilder::default();
-        // Two passes per chunk: the Loc-RIB lookups alone first (independent, so the CPU
-        // overlaps their cache misses), then the export of each.
-        let mut bests = Vec::with_capacity(pending.len().min(LOOKUP_CHUNK));
-        for chunk in pending.chunks(LOOKUP_CHUNK) {
-            bests.clear();
-            bests.extend(chunk.iter().map(|prefix| self.loc.best(prefix).cloned()));
-            for (prefix, best) in chunk.iter().zip(bests.drain(..)) {
-                let attrs = self.export_path(idx, prefix, best.as_ref(), memo);
-                self.peer_mut(idx)
-                    .adj_out
-                    .record(&mut batch, *prefix, attrs.as_ref());
-            }
+        for prefix in &pending {
+            let best = self.loc.best(prefix).cloned();
+            let attrs = self.export_path(idx, prefix, best.as_ref(), memo);
+            self.peer_mut(idx)
+                .adj_out
+                .record(&mut batch, *prefix, attrs.as_ref());
         }
         batch.finish()
     }

@@ -227,15 +227,6 @@ impl Speaker {
         let src = SourceId(idx as u32 + 1);
         let mut shared: Option<Verdict> = None;
         let per_prefix = p.import.depends_on_prefix();
-        // The Loc-RIB slots of the UPDATE's prefixes are read once up front, in a tight
-        // loop whose cache misses the CPU overlaps; the updates below then find them in
-        // cache (an UPDATE of a bulk transfer carries hundreds of prefixes).
-        let prefixes: Vec<IpNet> = prefixes.collect();
-        if prefixes.len() > 8 {
-            for prefix in &prefixes {
-                std::hint::black_box(loc.best(prefix).is_some());
-            }
-        }
         for prefix in prefixes {
             let verdict = match &shared {
                 Some(v) => v.clone(),
