@@ -15,11 +15,17 @@
 //! hold densely) over all of it; here 256 neighbours share a few cache lines and one
 //! page. Peers choose prefixes, so blocks are found through the keyed hash; inside a
 //! block the worst case is bounded (moving 255 values on an insert or remove).
-//! A full block costs the values alone plus 40 octets; a block of one, one map entry.
+//! A full block costs the values alone plus 64 octets; a block of one, one table entry
+//! of 24 octets (for 16-octet values).
 
 use ipnet::Ipv4Net;
 
-use crate::rib::prefix_hash::FastMap;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
+
+use crate::rib::prefix_hash::PrefixHashBuilder;
 
 /// Values of a block with more than one prefix, in slot order.
 #[derive(Debug, Clone)]
@@ -46,8 +52,8 @@ impl<V> Dense<V> {
     }
 
     /// The occupied slots, in order.
-    fn slots(&self) -> impl Iterator<Item = u8> + '_ {
-        (0..=255u8).filter(|&s| self.has(s))
+    fn slots(&self) -> impl Iterator<Item = u8> {
+        occupied_slots(self.occupied)
     }
 
     fn insert_new(&mut self, slot: u8, value: V) {
@@ -63,11 +69,72 @@ impl<V> Dense<V> {
     }
 }
 
-/// One block: its single prefix inline, or the dense form.
+/// One block with its key: its single prefix inline, or the dense form. 24 octets for
+/// 16-octet values (the key sits beside the tag), so a table of lone prefixes costs what
+/// a hash map of packed prefixes did.
 #[derive(Debug, Clone)]
 enum Block<V> {
-    One(u8, V),
-    Many(Box<Dense<V>>),
+    One { key: u32, slot: u8, value: V },
+    Many { key: u32, dense: Box<Dense<V>> },
+}
+
+impl<V> Block<V> {
+    fn key(&self) -> u32 {
+        match self {
+            Block::One { key, .. } | Block::Many { key, .. } => *key,
+        }
+    }
+
+    /// Every entry of the block, in slot order.
+    fn entries(&self) -> impl Iterator<Item = (Ipv4Net, &V)> {
+        let (one, many) = match self {
+            Block::One { key, slot, value } => (Some((prefix_at(*key, *slot), value)), None),
+            Block::Many { key, dense } => {
+                let key = *key;
+                let it = dense
+                    .slots()
+                    .zip(&dense.values)
+                    .map(move |(s, v)| (prefix_at(key, s), v));
+                (None, Some(it))
+            }
+        };
+        one.into_iter().chain(many.into_iter().flatten())
+    }
+
+    /// Every entry of the block, values mutable.
+    fn entries_mut(&mut self) -> impl Iterator<Item = (Ipv4Net, &mut V)> {
+        let (one, many) = match self {
+            Block::One { key, slot, value } => (Some((prefix_at(*key, *slot), value)), None),
+            Block::Many { key, dense } => {
+                let (key, occupied) = (*key, dense.occupied);
+                let it = occupied_slots(occupied)
+                    .zip(dense.values.iter_mut())
+                    .map(move |(s, v)| (prefix_at(key, s), v));
+                (None, Some(it))
+            }
+        };
+        one.into_iter().chain(many.into_iter().flatten())
+    }
+
+    /// Every entry of the block, by value.
+    fn into_entries(self) -> impl Iterator<Item = (Ipv4Net, V)> {
+        let (one, many) = match self {
+            Block::One { key, slot, value } => (Some((prefix_at(key, slot), value)), None),
+            Block::Many { key, dense } => {
+                let Dense { occupied, values } = *dense;
+                let it = occupied_slots(occupied)
+                    .zip(values)
+                    .map(move |(s, v)| (prefix_at(key, s), v));
+                (None, Some(it))
+            }
+        };
+        one.into_iter().chain(many.into_iter().flatten())
+    }
+}
+
+/// The set slots of an occupancy map, in order.
+fn occupied_slots(occupied: [u64; 4]) -> impl Iterator<Item = u8> {
+    (0..=255u8).filter(move |&s| occupied[usize::from(s >> 6)] & (1 << (s & 63)) != 0)
 }
 
 /// Block key and slot of a prefix.
@@ -89,38 +156,45 @@ fn prefix_at(key: u32, slot: u8) -> Ipv4Net {
 /// IPv4 prefix → value, in blocks of neighbours.
 #[derive(Debug, Clone)]
 pub struct V4Blocks<V> {
-    blocks: FastMap<u32, Block<V>>,
+    blocks: HashTable<Block<V>>,
+    hasher: PrefixHashBuilder,
     len: usize,
 }
 
 impl<V> Default for V4Blocks<V> {
     fn default() -> Self {
         V4Blocks {
-            blocks: FastMap::default(),
+            blocks: HashTable::new(),
+            hasher: PrefixHashBuilder::default(),
             len: 0,
         }
     }
 }
 
 impl<V> V4Blocks<V> {
+    fn hash(&self, key: u32) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
     /// The value of `prefix`.
     pub fn get(&self, prefix: &Ipv4Net) -> Option<&V> {
         let (key, slot) = locate(prefix);
-        match self.blocks.get(&key)? {
-            Block::One(s, v) => (*s == slot).then_some(v),
-            Block::Many(d) => d.has(slot).then(|| &d.values[d.rank(slot)]),
+        match self.blocks.find(self.hash(key), |b| b.key() == key)? {
+            Block::One { slot: s, value, .. } => (*s == slot).then_some(value),
+            Block::Many { dense, .. } => dense.has(slot).then(|| &dense.values[dense.rank(slot)]),
         }
     }
 
     /// The value of `prefix`, mutable.
     pub fn get_mut(&mut self, prefix: &Ipv4Net) -> Option<&mut V> {
         let (key, slot) = locate(prefix);
-        match self.blocks.get_mut(&key)? {
-            Block::One(s, v) => (*s == slot).then_some(v),
-            Block::Many(d) => {
-                let r = d.rank(slot);
-                if d.has(slot) {
-                    Some(&mut d.values[r])
+        let hash = self.hash(key);
+        match self.blocks.find_mut(hash, |b| b.key() == key)? {
+            Block::One { slot: s, value, .. } => (*s == slot).then_some(value),
+            Block::Many { dense, .. } => {
+                let r = dense.rank(slot);
+                if dense.has(slot) {
+                    Some(&mut dense.values[r])
                 } else {
                     None
                 }
@@ -131,38 +205,46 @@ impl<V> V4Blocks<V> {
     /// Set the value of `prefix`, returning the previous one.
     pub fn insert(&mut self, prefix: &Ipv4Net, value: V) -> Option<V> {
         let (key, slot) = locate(prefix);
-        let block = match self.blocks.entry(key) {
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(Block::One(slot, value));
+        let hash = self.hash(key);
+        let hasher = self.hasher;
+        let rehash = |b: &Block<V>| hasher.hash_one(b.key());
+        let block = match self.blocks.entry(hash, |b| b.key() == key, rehash) {
+            Entry::Vacant(e) => {
+                e.insert(Block::One { key, slot, value });
                 self.len += 1;
                 return None;
             }
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            Entry::Occupied(e) => e.into_mut(),
         };
         match block {
-            Block::One(s, v) if *s == slot => return Some(std::mem::replace(v, value)),
-            Block::Many(d) if d.has(slot) => {
-                let r = d.rank(slot);
-                return Some(std::mem::replace(&mut d.values[r], value));
+            Block::One {
+                slot: s, value: v, ..
+            } if *s == slot => {
+                return Some(std::mem::replace(v, value));
             }
-            Block::Many(d) => d.insert_new(slot, value),
-            Block::One(..) => {
-                // Two prefixes now: the dense form. The placeholder is replaced at once.
-                let Block::One(s, v) = std::mem::replace(
-                    block,
-                    Block::Many(Box::new(Dense {
-                        occupied: [0; 4],
-                        values: Vec::new(),
-                    })),
-                ) else {
-                    unreachable!("matched One above")
+            Block::Many { dense, .. } if dense.has(slot) => {
+                let r = dense.rank(slot);
+                return Some(std::mem::replace(&mut dense.values[r], value));
+            }
+            Block::Many { dense, .. } => dense.insert_new(slot, value),
+            Block::One { .. } => {
+                // Two prefixes now: the dense form.
+                let dense = Box::new(Dense {
+                    occupied: [0; 4],
+                    values: Vec::with_capacity(4),
+                });
+                let old = std::mem::replace(block, Block::Many { key, dense });
+                let (
+                    Block::One {
+                        slot: s, value: v, ..
+                    },
+                    Block::Many { dense, .. },
+                ) = (old, block)
+                else {
+                    unreachable!("One replaced by Many")
                 };
-                let Block::Many(d) = block else {
-                    unreachable!("just made Many")
-                };
-                d.values.reserve_exact(4);
-                d.insert_new(s, v);
-                d.insert_new(slot, value);
+                dense.insert_new(s, v);
+                dense.insert_new(slot, value);
             }
         }
         self.len += 1;
@@ -172,26 +254,35 @@ impl<V> V4Blocks<V> {
     /// Remove `prefix`, returning its value.
     pub fn remove(&mut self, prefix: &Ipv4Net) -> Option<V> {
         let (key, slot) = locate(prefix);
-        let block = self.blocks.get_mut(&key)?;
-        let value = match block {
-            Block::One(s, _) if *s == slot => match self.blocks.remove(&key) {
-                Some(Block::One(_, v)) => v,
-                _ => unreachable!("the block was One"),
+        let hash = self.hash(key);
+        let Ok(entry) = self.blocks.find_entry(hash, |b| b.key() == key) else {
+            return None;
+        };
+        let value = match entry.get() {
+            Block::One { slot: s, .. } if *s == slot => match entry.remove().0 {
+                Block::One { value, .. } => value,
+                Block::Many { .. } => unreachable!("the block was One"),
             },
-            Block::One(..) => return None,
-            Block::Many(d) => {
-                if !d.has(slot) {
-                    return None;
-                }
-                let v = d.values.remove(d.rank(slot));
-                d.flip(slot);
-                if d.values.len() == 1 {
-                    // NOTE(unwrap): one bit is left set.
-                    let last = d.slots().next().expect("one occupied slot");
-                    let only = d.values.pop().expect("one value");
-                    *block = Block::One(last, only);
-                } else if d.values.len() * 4 < d.values.capacity() {
-                    d.values.shrink_to(d.values.len() * 2);
+            Block::One { .. } => return None,
+            Block::Many { dense, .. } if !dense.has(slot) => return None,
+            Block::Many { .. } => {
+                let block = entry.into_mut();
+                let Block::Many { dense, .. } = block else {
+                    unreachable!("matched Many above")
+                };
+                let v = dense.values.remove(dense.rank(slot));
+                dense.flip(slot);
+                if dense.values.len() == 1 {
+                    // NOTE(unwrap): one bit and one value are left.
+                    let last = dense.slots().next().expect("one occupied slot");
+                    let only = dense.values.pop().expect("one value");
+                    *block = Block::One {
+                        key,
+                        slot: last,
+                        value: only,
+                    };
+                } else if dense.values.len() * 4 < dense.values.capacity() {
+                    dense.values.shrink_to(dense.values.len() * 2);
                 }
                 v
             }
@@ -202,57 +293,18 @@ impl<V> V4Blocks<V> {
 
     /// Every entry, neighbours in slot order, blocks in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (Ipv4Net, &V)> {
-        self.blocks.iter().flat_map(|(&key, block)| {
-            let (one, many) = match block {
-                Block::One(s, v) => (Some((prefix_at(key, *s), v)), None),
-                Block::Many(d) => {
-                    let it = d
-                        .slots()
-                        .zip(&d.values)
-                        .map(move |(s, v)| (prefix_at(key, s), v));
-                    (None, Some(it))
-                }
-            };
-            one.into_iter().chain(many.into_iter().flatten())
-        })
+        self.blocks.iter().flat_map(Block::entries)
     }
 
     /// Every entry, values mutable.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (Ipv4Net, &mut V)> {
-        self.blocks.iter_mut().flat_map(|(&key, block)| {
-            let (one, many) = match block {
-                Block::One(s, v) => (Some((prefix_at(key, *s), v)), None),
-                Block::Many(d) => {
-                    let Dense { occupied, values } = &mut **d;
-                    let occupied = *occupied;
-                    let slots = (0..=255u8)
-                        .filter(move |&s| occupied[usize::from(s >> 6)] & (1 << (s & 63)) != 0);
-                    let it = slots
-                        .zip(values.iter_mut())
-                        .map(move |(s, v)| (prefix_at(key, s), v));
-                    (None, Some(it))
-                }
-            };
-            one.into_iter().chain(many.into_iter().flatten())
-        })
+        self.blocks.iter_mut().flat_map(Block::entries_mut)
     }
 
     /// Remove and return every entry.
     pub fn drain(&mut self) -> impl Iterator<Item = (Ipv4Net, V)> + '_ {
         self.len = 0;
-        self.blocks.drain().flat_map(|(key, block)| {
-            let (one, many) = match block {
-                Block::One(s, v) => (Some((prefix_at(key, s), v)), None),
-                Block::Many(d) => {
-                    let Dense { occupied, values } = *d;
-                    let slots = (0..=255u8)
-                        .filter(move |&s| occupied[usize::from(s >> 6)] & (1 << (s & 63)) != 0);
-                    let it = slots.zip(values).map(move |(s, v)| (prefix_at(key, s), v));
-                    (None, Some(it))
-                }
-            };
-            one.into_iter().chain(many.into_iter().flatten())
-        })
+        self.blocks.drain().flat_map(Block::into_entries)
     }
 
     /// Number of prefixes.
@@ -301,7 +353,14 @@ mod tests {
         assert_eq!(m.insert(&a, 3), Some(1));
         assert_eq!((m.get(&a), m.get(&b), m.len()), (Some(&3), Some(&2), 2));
         assert_eq!(m.remove(&a), Some(3));
-        assert!(matches!(m.blocks.values().next(), Some(Block::One(2, 2))));
+        assert!(matches!(
+            m.blocks.iter().next(),
+            Some(Block::One {
+                slot: 2,
+                value: 2,
+                ..
+            })
+        ));
         assert_eq!(m.remove(&a), None);
         assert_eq!(m.remove(&b), Some(2));
         assert!(m.is_empty() && m.blocks.is_empty());
@@ -313,7 +372,7 @@ mod tests {
         for i in (0..256u32).rev() {
             m.insert(&net(0x0a00_0000 + i, 32), i);
         }
-        let Some(Block::Many(d)) = m.blocks.values().next() else {
+        let Some(Block::Many { dense: d, .. }) = m.blocks.iter().next() else {
             panic!("one dense block")
         };
         assert_eq!((d.values.len(), d.values.capacity()), (256, 256));
