@@ -3,72 +3,22 @@
 //! replaced (`HashMap<u64, V>`).
 //!
 //! Values are 16 octets, the size of a Loc-RIB entry with one path. Three sets of a
-//! million prefixes: consecutive /32s inserted in ascending order, the same in a shuffled
-//! order,
-//! and a sparse set with one /32 per /24 (every prefix alone in its block, the worst case
-//! of the block layout). One test function only: the allocator counts the whole process.
-//! `-- --nocapture` prints the figures (`cargo test --release -p bgp --test
-//! prefix_map_memory`).
-//!
-//! The counting allocator is the only unsafe code, and it is in this test only.
+//! million prefixes: consecutive /32s inserted in ascending order, the same in a
+//! shuffled order, and a sparse set with one /32 per /24 (every prefix alone in its
+//! block, the worst case of the block layout). One test function only: the allocator
+//! (`counting/mod.rs`) counts the whole process. `-- --nocapture` prints the figures
+//! (`cargo test --release -p bgp --test prefix_map_memory`).
 
-#![allow(unsafe_code)]
-
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Instant;
 
 use bgp::rib::prefix_hash::PrefixHashBuilder;
 use bgp::rib::prefix_map::PrefixMap;
 use ipnet::{IpNet, Ipv4Net};
 
-/// The system allocator, keeping count of the octets live and of their peak.
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-static PEAK: AtomicIsize = AtomicIsize::new(0);
-
-fn add(delta: isize) {
-    let now = LIVE.fetch_add(delta, Ordering::Relaxed) + delta;
-    PEAK.fetch_max(now, Ordering::Relaxed);
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; only counters are
-// updated besides.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        add(layout.size() as isize);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        add(layout.size() as isize);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        add(-(layout.size() as isize));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        add(new_size as isize - layout.size() as isize);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
-fn live() -> isize {
-    LIVE.load(Ordering::Relaxed)
-}
+mod counting;
+use counting::{live, peak_above, reset_peak};
 
 /// The value stored per prefix: 16 octets, as a Loc-RIB entry.
 type Value = [u64; 2];
@@ -99,8 +49,7 @@ fn prefixes(kind: &str) -> Vec<IpNet> {
 
 /// Octets per prefix held by a `PrefixMap`, its peak while building, the build time.
 fn prefix_map(prefixes: &[IpNet]) -> (f64, f64, f64) {
-    let before = live();
-    PEAK.store(before, Ordering::Relaxed);
+    let before = reset_peak();
     let start = Instant::now();
     let mut map: PrefixMap<Value> = PrefixMap::default();
     for (i, p) in prefixes.iter().enumerate() {
@@ -108,7 +57,7 @@ fn prefix_map(prefixes: &[IpNet]) -> (f64, f64, f64) {
     }
     let took = start.elapsed().as_secs_f64() * 1e3;
     let held = live() - before;
-    let peak = PEAK.load(Ordering::Relaxed) - before;
+    let peak = peak_above(before);
     assert_eq!(map.len(), prefixes.len());
     for (i, p) in prefixes.iter().enumerate().step_by(997) {
         assert_eq!(map.get(p), Some(&[i as u64; 2]));
@@ -125,8 +74,7 @@ fn prefix_map(prefixes: &[IpNet]) -> (f64, f64, f64) {
 
 /// The same for the former representation.
 fn hash_map(prefixes: &[IpNet]) -> (f64, f64, f64) {
-    let before = live();
-    PEAK.store(before, Ordering::Relaxed);
+    let before = reset_peak();
     let start = Instant::now();
     let mut map: HashMap<u64, Value, PrefixHashBuilder> = HashMap::default();
     for (i, p) in prefixes.iter().enumerate() {
@@ -136,7 +84,7 @@ fn hash_map(prefixes: &[IpNet]) -> (f64, f64, f64) {
     }
     let took = start.elapsed().as_secs_f64() * 1e3;
     let held = live() - before;
-    let peak = PEAK.load(Ordering::Relaxed) - before;
+    let peak = peak_above(before);
     let n = prefixes.len() as f64;
     (held as f64 / n, peak as f64 / n, took)
 }

@@ -1,69 +1,20 @@
 //! Memory held by a `PrefixSet` of IPv4 /32s, measured with a counting allocator, against
 //! the hash set of packed prefixes it replaced (`HashSet<u64>`, 9 octets per bucket).
 //!
-//! One test function only: the allocator counts the whole process, so nothing else may
+//! One test function only: the allocator (`counting/mod.rs`) counts the whole process, so nothing else may
 //! allocate while a figure is taken. `-- --nocapture` prints the figures and build times
 //! (meaningful in release mode: `cargo test --release -p bgp --test prefix_set_memory`).
-//!
-//! The counting allocator is the only unsafe code, and it is in this test only.
 
-#![allow(unsafe_code)]
-
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Instant;
 
 use bgp::rib::prefix_hash::PrefixHashBuilder;
 use bgp::rib::prefix_set::PrefixSet;
 use ipnet::{IpNet, Ipv4Net};
 
-/// The system allocator, keeping count of the octets live and of their peak.
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-static PEAK: AtomicIsize = AtomicIsize::new(0);
-
-fn add(delta: isize) {
-    let now = LIVE.fetch_add(delta, Ordering::Relaxed) + delta;
-    PEAK.fetch_max(now, Ordering::Relaxed);
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; only counters are
-// updated besides.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        add(layout.size() as isize);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        add(layout.size() as isize);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        add(-(layout.size() as isize));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        add(new_size as isize - layout.size() as isize);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
-fn live() -> isize {
-    LIVE.load(Ordering::Relaxed)
-}
+mod counting;
+use counting::{live, peak_above, reset_peak};
 
 /// The `n` /32s 10.0.0.0, 10.0.0.1, …, in ascending order or in a scrambled one (a
 /// multiplication by an odd constant, a bijection modulo 2^24).
@@ -83,8 +34,7 @@ fn addrs(n: u32, ascending: bool) -> Vec<IpNet> {
 /// Octets per prefix held by a `PrefixSet` built from `prefixes`, its peak during the
 /// build, and the build time.
 fn prefix_set(prefixes: &[IpNet]) -> (f64, f64, f64) {
-    let before = live();
-    PEAK.store(before, Ordering::Relaxed);
+    let before = reset_peak();
     let start = Instant::now();
     let mut set = PrefixSet::default();
     for p in prefixes {
@@ -92,7 +42,7 @@ fn prefix_set(prefixes: &[IpNet]) -> (f64, f64, f64) {
     }
     let took = start.elapsed().as_secs_f64() * 1e3;
     let held = live() - before;
-    let peak = PEAK.load(Ordering::Relaxed) - before;
+    let peak = peak_above(before);
     assert_eq!(set.len(), prefixes.len());
     let n = prefixes.len() as f64;
     drop(set);
