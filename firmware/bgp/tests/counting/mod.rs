@@ -53,18 +53,18 @@ unsafe impl GlobalAlloc for Counting {
 static ALLOCATOR: Counting = Counting;
 
 /// Octets allocated and not yet freed, in the whole process.
-pub fn live() -> isize {
+pub(crate) fn live() -> isize {
     LIVE.load(Ordering::Relaxed)
 }
 
 /// Starts a peak measurement from the octets live now; returns them.
-pub fn reset_peak() -> isize {
+pub(crate) fn reset_peak() -> isize {
     let now = live();
     PEAK.store(now, Ordering::Relaxed);
     now
 }
 
 /// The peak since the last [`reset_peak`], above `before`.
-pub fn peak_above(before: isize) -> isize {
+pub(crate) fn peak_above(before: isize) -> isize {
     PEAK.load(Ordering::Relaxed) - before
 }
