@@ -48,9 +48,12 @@ const QUERY_QUEUE: usize = 16;
 const CONFIG_QUEUE: usize = 4;
 /// Depth of the network event channel (backpressure on readers beyond it).
 const EVENT_QUEUE: usize = 1024;
-/// Least time between two batches of UPDATEs to one peer: a burst of changes (a
-/// thousand leaves announcing) goes out in a few large writes instead of one small write
-/// per change and peer; a change after a quiet interval goes out at once.
+/// Least time between two batches of UPDATEs to one peer, per Established peer: a
+/// burst of changes (a thousand leaves announcing) goes out in a few large writes
+/// instead of one small write per change and peer, while with a handful of peers
+/// changes go out at once; a change after a quiet interval always goes out at once.
+const EXPORT_INTERVAL_PER_PEER: Duration = Duration::from_micros(50);
+/// The most the export interval grows to (reached at 1,000 peers).
 const EXPORT_INTERVAL: Duration = Duration::from_millis(50);
 /// Most UPDATE octets one flush encodes before the writers get to send them: a
 /// thousand peers' initial tables encoded at once would sit in memory together (tens of
@@ -155,7 +158,7 @@ async fn route(config: RouterConfig, shutdown: impl Future<Output = ()>) -> Resu
     }
 
     let mut speaker = Speaker::new(config.speaker.clone());
-    speaker.set_export_interval(EXPORT_INTERVAL);
+    speaker.set_scaled_export_interval(EXPORT_INTERVAL_PER_PEER, EXPORT_INTERVAL);
     speaker.set_export_budget(EXPORT_BUDGET);
     // A route reflector without a kernel table installs nothing: no forwarding changes
     // are computed (a leaf's SAM side still maps them).

@@ -18,6 +18,8 @@
 //! keyed set (so no address is reused under it).
 //! With an export interval ([`Speaker::set_export_interval`]) a peer's pending changes
 //! go out at most once per interval; the peer's deadline wakes the speaker for them.
+//! A scaled interval ([`Speaker::set_scaled_export_interval`]) is worked out at each
+//! flush from the number of Established peers.
 //! During a selection deferral (`deferral`) nothing goes out: changes stay marked.
 //! With an export budget ([`Speaker::set_export_budget`]) one flush stops encoding once
 //! the budget is spent; the remaining peers are due at once and the next flush starts
@@ -115,7 +117,14 @@ impl Speaker {
                 }
             }
         }
-        let (now, interval) = (self.now, self.export_interval);
+        let interval = match self.export_interval_per_peer {
+            Some(per_peer) => {
+                let fan_out = u32::try_from(established.len()).unwrap_or(u32::MAX);
+                per_peer.saturating_mul(fan_out).min(self.export_interval)
+            }
+            None => self.export_interval,
+        };
+        let now = self.now;
         let deferred = self.deferral.is_some();
         let mut memo = Memo::default();
         // Round robin: start after the peer the last budgeted flush stopped at.

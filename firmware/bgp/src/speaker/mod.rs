@@ -334,6 +334,9 @@ pub struct Speaker {
     loc: LocRib,
     /// Least time between two UPDATE batches to one peer (zero: every flush sends).
     export_interval: Duration,
+    /// With [`Speaker::set_scaled_export_interval`]: the interval per Established peer,
+    /// `export_interval` being the most.
+    export_interval_per_peer: Option<Duration>,
     /// Most UPDATE octets one flush produces (zero: no limit); see `export`.
     export_budget: usize,
     /// The established peer the next budgeted flush starts with (round robin).
@@ -373,6 +376,7 @@ impl Speaker {
             interner: Interner::new(),
             loc,
             export_interval: Duration::ZERO,
+            export_interval_per_peer: None,
             export_budget: 0,
             export_cursor: 0,
             shut_down: false,
@@ -460,6 +464,16 @@ impl Speaker {
     /// and go out together, in as few UPDATEs as their attribute sets allow.
     pub fn set_export_interval(&mut self, interval: Duration) {
         self.export_interval = interval;
+        self.export_interval_per_peer = None;
+    }
+
+    /// An export interval that grows with the fan-out: `per_peer` for each Established
+    /// peer, at most `max`. A burst's cost is a flush per input over every peer, so with
+    /// few peers changes go out at once (the interval is microseconds), and with a
+    /// thousand they collect as with [`Speaker::set_export_interval`]`(max)`.
+    pub fn set_scaled_export_interval(&mut self, per_peer: Duration, max: Duration) {
+        self.export_interval = max;
+        self.export_interval_per_peer = Some(per_peer);
     }
 
     /// Most UPDATE octets one flush produces (default zero: no limit). When a burst of
