@@ -26,6 +26,8 @@ pub(super) struct Conn {
     pub(super) local: SocketAddr,
     /// The peer sent Cease/Hard Reset (RFC 8538 §3) on this connection.
     pub(super) hard_reset_received: bool,
+    /// The FSM deadline filed in `Speaker::conn_timers`.
+    filed: Option<Instant>,
 }
 
 /// Why a connection ended: decides what the peer does next.
@@ -106,15 +108,45 @@ impl Speaker {
                 rx: Vec::new(),
                 local,
                 hard_reset_received: false,
+                filed: None,
             },
         );
+        self.refile_timer(id);
         self.send(id, &open);
         self.refresh_state(idx);
     }
 
+    /// Files connection `id`'s FSM deadline in the timer index anew: called after every
+    /// FSM call that may change it (start, a message, a timeout).
+    pub(super) fn refile_timer(&mut self, id: ConnId) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let deadline = c.fsm.deadline();
+        if deadline == c.filed {
+            return;
+        }
+        if let Some(t) = c.filed {
+            self.conn_timers.remove(&(t, id));
+        }
+        if let Some(t) = deadline {
+            self.conn_timers.insert((t, id));
+        }
+        c.filed = deadline;
+    }
+
+    /// Removes a connection and its deadline from the timer index.
+    fn remove_conn(&mut self, id: ConnId) -> Option<Conn> {
+        let conn = self.conns.remove(&id)?;
+        if let Some(t) = conn.filed {
+            self.conn_timers.remove(&(t, id));
+        }
+        Some(conn)
+    }
+
     /// The daemon reports a closed connection.
     pub(super) fn closed(&mut self, now: Instant, id: ConnId) {
-        let Some(conn) = self.conns.remove(&id) else {
+        let Some(conn) = self.remove_conn(id) else {
             return;
         };
         self.peer_mut(conn.peer).last_error = Some("connection closed by peer".to_string());
@@ -304,7 +336,7 @@ impl Speaker {
             });
         }
         self.out.push_back(Output::Close { conn: id });
-        self.conns.remove(&id);
+        self.remove_conn(id);
         if kind != CloseKind::Collision {
             self.peer_mut(idx).last_error = Some(reason);
         }

@@ -235,15 +235,16 @@ impl Speaker {
             }
         }
         let mut due: Vec<ConnId> = self
-            .conns
+            .conn_timers
             .iter()
-            .filter(|(_, c)| c.fsm.deadline().is_some_and(|d| d <= now))
-            .map(|(id, _)| *id)
+            .take_while(|(t, _)| *t <= now)
+            .map(|(_, id)| *id)
             .collect();
         due.sort();
         for id in due {
             if let Some(c) = self.conns.get_mut(&id) {
                 let actions = c.fsm.on_timeout(now);
+                self.refile_timer(id);
                 self.apply(now, id, actions);
             }
         }

@@ -127,6 +127,7 @@ impl Speaker {
                         return;
                     };
                     let actions = c.fsm.on_message(now, msg);
+                    self.refile_timer(id);
                     self.apply(now, id, actions);
                     if let Some((afi, _)) = end_of_rib
                         && let Some(c) = self.conns.get(&id)
