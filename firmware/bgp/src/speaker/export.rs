@@ -135,33 +135,39 @@ impl Speaker {
         let mut spent = 0usize;
         let mut stopped_at = None;
         for &idx in established[start..].iter().chain(&established[..start]) {
-            let over_budget =
-                self.export_budget > 0 && spent >= self.export_budget && now.is_some();
-            let p = self.peer_mut(idx);
-            if deferred {
-                // Selection deferral (RFC 4724 §4.1): changes stay marked, End-of-RIB
-                // waits; the flush that ends the deferral sends both.
-                p.export_at = None;
-                continue;
+            let before = self.peer(idx).export_at;
+            'peer: {
+                let over_budget =
+                    self.export_budget > 0 && spent >= self.export_budget && now.is_some();
+                let p = self.peer_mut(idx);
+                if deferred {
+                    // Selection deferral (RFC 4724 §4.1): changes stay marked, End-of-RIB
+                    // waits; the flush that ends the deferral sends both.
+                    p.export_at = None;
+                    break 'peer;
+                }
+                if !p.adj_out.has_pending() {
+                    p.export_at = None;
+                } else if let Some(at) = export_wait(p.exported_at, now, interval) {
+                    // End-of-RIB follows the initial table, so it waits as well.
+                    p.export_at = Some(at);
+                    break 'peer;
+                } else if over_budget {
+                    // Due at once; the next flush starts here.
+                    p.export_at = now;
+                    stopped_at.get_or_insert(idx);
+                    break 'peer;
+                } else {
+                    p.export_at = None;
+                    p.exported_at = now;
+                    let batch = self.take_batch(idx, &mut memo);
+                    spent += self.send_batch(idx, &batch);
+                }
+                self.send_end_of_rib(idx);
             }
-            if !p.adj_out.has_pending() {
-                p.export_at = None;
-            } else if let Some(at) = export_wait(p.exported_at, now, interval) {
-                // End-of-RIB follows the initial table, so it waits as well.
-                p.export_at = Some(at);
-                continue;
-            } else if over_budget {
-                // Due at once; the next flush starts here.
-                p.export_at = now;
-                stopped_at.get_or_insert(idx);
-                continue;
-            } else {
-                p.export_at = None;
-                p.exported_at = now;
-                let batch = self.take_batch(idx, &mut memo);
-                spent += self.send_batch(idx, &batch);
+            if self.peer(idx).export_at != before {
+                self.refile_peer(idx);
             }
-            self.send_end_of_rib(idx);
         }
         if let Some(idx) = stopped_at {
             self.export_cursor = idx;

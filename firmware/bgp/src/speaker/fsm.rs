@@ -174,6 +174,7 @@ impl Speaker {
         let Some(p) = self.peers[idx].take() else {
             return;
         };
+        self.unfile_peer(idx, p.filed);
         self.by_addr.remove(&p.config.remote);
         if p.reported != State::Idle {
             self.event(Event::PeerState {
@@ -217,8 +218,11 @@ impl Speaker {
         self.out.push_back(out);
     }
 
-    pub(super) fn fire_timers(&mut self, now: Instant) {
-        for idx in 0..self.peers.len() {
+    /// Fires what is due; returns the peers whose timers fired or whose connections'
+    /// did (to be refiled in the timer index).
+    pub(super) fn fire_timers(&mut self, now: Instant) -> Vec<usize> {
+        let due_peers = self.due_peers(now);
+        for &idx in &due_peers {
             self.stale_timer(now, idx);
             let Some(p) = self.peers[idx].as_ref() else {
                 continue;
@@ -241,13 +245,16 @@ impl Speaker {
             .map(|(_, id)| *id)
             .collect();
         due.sort();
+        let mut touched = due_peers;
         for id in due {
             if let Some(c) = self.conns.get_mut(&id) {
+                touched.push(c.peer);
                 let actions = c.fsm.on_timeout(now);
                 self.refile_timer(id);
                 self.apply(now, id, actions);
             }
         }
+        touched
     }
 
     pub(super) fn connected(

@@ -27,6 +27,7 @@ mod graceful;
 mod listing;
 mod peer;
 mod receive;
+mod timers;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -330,6 +331,8 @@ pub struct Speaker {
     /// deadline and the due connections costs O(log n), not a scan of every connection
     /// per event (a thousand sessions' keepalives are some 70 events a second).
     conn_timers: BTreeSet<(Instant, ConnId)>,
+    /// Every peer's earliest deadline, earliest first (see `timers`).
+    peer_timers: BTreeSet<(Instant, usize)>,
     ranges: Vec<admission::Range>,
     dynamic_policies: HashMap<IpAddr, Policy>,
     /// Dynamic sources refused until the given time (after a max-prefix shutdown).
@@ -375,6 +378,7 @@ impl Speaker {
             by_addr: HashMap::new(),
             conns: HashMap::new(),
             conn_timers: BTreeSet::new(),
+            peer_timers: BTreeSet::new(),
             ranges: Vec::new(),
             dynamic_policies: HashMap::new(),
             held_down: HashMap::new(),
@@ -406,6 +410,18 @@ impl Speaker {
     /// Feed one input at time `now`.
     pub fn handle_input(&mut self, now: Instant, input: Input<'_>) {
         self.now = Some(now);
+        // The peer an input is about, for the timer index.
+        let concerns = match &input {
+            Input::Received { conn, .. } | Input::Closed { conn } => self
+                .conns
+                .get(conn)
+                .map_or(timers::Concerns::Nobody, |c| timers::Concerns::Peer(c.peer)),
+            Input::Accepted { remote, .. } => timers::Concerns::Address(remote.ip()),
+            Input::Connected { peer, .. } | Input::ConnectFailed { peer } => {
+                timers::Concerns::Address(*peer)
+            }
+            _ => timers::Concerns::Everyone,
+        };
         match input {
             Input::AddPeer(cfg) => self.add_peer(now, cfg),
             Input::RemovePeer(addr) => self.remove_peer(now, addr),
@@ -425,14 +441,18 @@ impl Speaker {
             Input::Shutdown => self.shutdown(now),
         }
         self.flush();
+        self.refile(concerns);
     }
 
     /// Timers due at or before `now` fire.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = Some(now);
         self.deferral_timer(now);
-        self.fire_timers(now);
+        let touched = self.fire_timers(now);
         self.flush();
+        for idx in touched {
+            self.refile_peer(idx);
+        }
     }
 
     /// Next output, or `None` when drained.
@@ -447,10 +467,10 @@ impl Speaker {
             self.conns.values().filter_map(|c| c.fsm.deadline()).min(),
             "the connection timer index is in step with the FSMs"
         );
-        let peers = self.peers.iter().flatten().filter_map(|p| p.deadline());
+        let peers = self.next_peer_deadline();
         let conns = self.conn_timers.first().map(|(t, _)| *t);
         let deferral = self.deferral.as_ref().map(|d| d.until);
-        peers.chain(conns).chain(deferral).min()
+        peers.into_iter().chain(conns).chain(deferral).min()
     }
 
     /// Status of every peer (O(peers)).

@@ -51,6 +51,8 @@ pub(super) struct Peer {
     pub(super) exported_at: Option<Instant>,
     /// Pending changes wait for the export interval until then (Established only).
     pub(super) export_at: Option<Instant>,
+    /// The deadline filed in `Speaker::peer_timers` (see `timers`).
+    pub(super) filed: Option<Instant>,
 }
 
 /// Stale routes of a peer helped through a restart (RFC 4724 §4.2).
@@ -95,6 +97,7 @@ impl Peer {
             stale: None,
             exported_at: None,
             export_at: None,
+            filed: None,
         }
     }
 
