@@ -123,24 +123,13 @@ impl Speaker {
             return;
         };
         let deadline = c.fsm.deadline();
-        if deadline == c.filed {
-            return;
-        }
-        if let Some(t) = c.filed {
-            self.conn_timers.remove(&(t, id));
-        }
-        if let Some(t) = deadline {
-            self.conn_timers.insert((t, id));
-        }
-        c.filed = deadline;
+        self.conn_timers.refile(id, &mut c.filed, deadline);
     }
 
     /// Removes a connection and its deadline from the timer index.
     fn remove_conn(&mut self, id: ConnId) -> Option<Conn> {
         let conn = self.conns.remove(&id)?;
-        if let Some(t) = conn.filed {
-            self.conn_timers.remove(&(t, id));
-        }
+        self.conn_timers.unfile(id, conn.filed);
         Some(conn)
     }
 

@@ -174,7 +174,7 @@ impl Speaker {
         let Some(p) = self.peers[idx].take() else {
             return;
         };
-        self.unfile_peer(idx, p.filed);
+        self.peer_timers.unfile(idx, p.filed);
         self.by_addr.remove(&p.config.remote);
         if p.reported != State::Idle {
             self.event(Event::PeerState {
@@ -221,7 +221,7 @@ impl Speaker {
     /// Fires what is due; returns the peers whose timers fired or whose connections'
     /// did (to be refiled in the timer index).
     pub(super) fn fire_timers(&mut self, now: Instant) -> Vec<usize> {
-        let due_peers = self.due_peers(now);
+        let due_peers = self.peer_timers.due(now);
         for &idx in &due_peers {
             self.stale_timer(now, idx);
             let Some(p) = self.peers[idx].as_ref() else {
@@ -238,13 +238,7 @@ impl Speaker {
                 self.refresh_state(idx);
             }
         }
-        let mut due: Vec<ConnId> = self
-            .conn_timers
-            .iter()
-            .take_while(|(t, _)| *t <= now)
-            .map(|(_, id)| *id)
-            .collect();
-        due.sort();
+        let due = self.conn_timers.due(now);
         let mut touched = due_peers;
         for id in due {
             if let Some(c) = self.conns.get_mut(&id) {

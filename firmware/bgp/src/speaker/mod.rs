@@ -29,7 +29,7 @@ mod peer;
 mod receive;
 mod timers;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -330,9 +330,9 @@ pub struct Speaker {
     /// `conns::refile_timer` wherever an FSM may change it, so that finding the next
     /// deadline and the due connections costs O(log n), not a scan of every connection
     /// per event (a thousand sessions' keepalives are some 70 events a second).
-    conn_timers: BTreeSet<(Instant, ConnId)>,
+    conn_timers: timers::TimerIndex<ConnId>,
     /// Every peer's earliest deadline, earliest first (see `timers`).
-    peer_timers: BTreeSet<(Instant, usize)>,
+    peer_timers: timers::TimerIndex<usize>,
     ranges: Vec<admission::Range>,
     dynamic_policies: HashMap<IpAddr, Policy>,
     /// Dynamic sources refused until the given time (after a max-prefix shutdown).
@@ -377,8 +377,8 @@ impl Speaker {
             peers: Vec::new(),
             by_addr: HashMap::new(),
             conns: HashMap::new(),
-            conn_timers: BTreeSet::new(),
-            peer_timers: BTreeSet::new(),
+            conn_timers: timers::TimerIndex::default(),
+            peer_timers: timers::TimerIndex::default(),
             ranges: Vec::new(),
             dynamic_policies: HashMap::new(),
             held_down: HashMap::new(),
@@ -463,12 +463,12 @@ impl Speaker {
     /// Earliest deadline, if any.
     pub fn poll_timeout(&self) -> Option<Instant> {
         debug_assert_eq!(
-            self.conn_timers.first().map(|(t, _)| *t),
+            self.conn_timers.first(),
             self.conns.values().filter_map(|c| c.fsm.deadline()).min(),
             "the connection timer index is in step with the FSMs"
         );
         let peers = self.next_peer_deadline();
-        let conns = self.conn_timers.first().map(|(t, _)| *t);
+        let conns = self.conn_timers.first();
         let deferral = self.deferral.as_ref().map(|d| d.until);
         peers.into_iter().chain(conns).chain(deferral).min()
     }

@@ -1,5 +1,7 @@
-//! The peers' timer index: each peer's earliest deadline (idle hold, connect retry,
-//! stale routes, export) filed in `Speaker::peer_timers`, ordered by time.
+//! Timer indexes: [`TimerIndex`], deadlines of keyed objects ordered by time; the
+//! speaker keeps one for its connections (hold, keepalive: refiled after every FSM call,
+//! see `conns`) and one for its peers (idle hold, connect retry, stale routes, export),
+//! whose upkeep is here.
 //!
 //! Contract: after every `handle_input` and `handle_timeout`, each live peer's filed
 //! deadline equals `Peer::deadline`. The entry points refile what they may have changed:
@@ -10,11 +12,70 @@
 //! idle sessions, some 70 events a second). Debug builds compare the index with the
 //! scan at every `poll_timeout`.
 
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::time::Instant;
 
 use crate::speaker::Speaker;
 use crate::speaker::admission::unmapped;
+
+/// Deadlines of keyed objects, earliest first. Each object keeps the deadline it filed
+/// (`filed`), so that refiling finds and replaces its entry.
+#[derive(Debug)]
+pub(super) struct TimerIndex<K> {
+    by_time: BTreeSet<(Instant, K)>,
+}
+
+impl<K> Default for TimerIndex<K> {
+    fn default() -> Self {
+        TimerIndex {
+            by_time: BTreeSet::new(),
+        }
+    }
+}
+
+impl<K: Ord + Copy> TimerIndex<K> {
+    /// Files `key`'s `deadline` in place of the one it `filed` before.
+    pub(super) fn refile(
+        &mut self,
+        key: K,
+        filed: &mut Option<Instant>,
+        deadline: Option<Instant>,
+    ) {
+        if deadline == *filed {
+            return;
+        }
+        self.unfile(key, *filed);
+        if let Some(t) = deadline {
+            self.by_time.insert((t, key));
+        }
+        *filed = deadline;
+    }
+
+    /// Takes `key`'s filed deadline out (the object is gone).
+    pub(super) fn unfile(&mut self, key: K, filed: Option<Instant>) {
+        if let Some(t) = filed {
+            self.by_time.remove(&(t, key));
+        }
+    }
+
+    /// The earliest deadline.
+    pub(super) fn first(&self) -> Option<Instant> {
+        self.by_time.first().map(|(t, _)| *t)
+    }
+
+    /// The keys with a deadline at or before `now`, in key order.
+    pub(super) fn due(&self, now: Instant) -> Vec<K> {
+        let mut due: Vec<K> = self
+            .by_time
+            .iter()
+            .take_while(|(t, _)| *t <= now)
+            .map(|(_, key)| *key)
+            .collect();
+        due.sort_unstable();
+        due
+    }
+}
 
 /// Whose deadlines an input may have changed.
 pub(super) enum Concerns {
@@ -35,16 +96,7 @@ impl Speaker {
             return;
         };
         let deadline = p.deadline();
-        if deadline == p.filed {
-            return;
-        }
-        if let Some(t) = p.filed {
-            self.peer_timers.remove(&(t, idx));
-        }
-        if let Some(t) = deadline {
-            self.peer_timers.insert((t, idx));
-        }
-        p.filed = deadline;
+        self.peer_timers.refile(idx, &mut p.filed, deadline);
     }
 
     /// Files every peer's deadline anew (after configuration inputs).
@@ -69,28 +121,9 @@ impl Speaker {
         }
     }
 
-    /// Takes a removed peer's deadline out of the index.
-    pub(super) fn unfile_peer(&mut self, idx: usize, filed: Option<Instant>) {
-        if let Some(t) = filed {
-            self.peer_timers.remove(&(t, idx));
-        }
-    }
-
-    /// The peers with a deadline at or before `now`, by slot.
-    pub(super) fn due_peers(&self, now: Instant) -> Vec<usize> {
-        let mut due: Vec<usize> = self
-            .peer_timers
-            .iter()
-            .take_while(|(t, _)| *t <= now)
-            .map(|(_, idx)| *idx)
-            .collect();
-        due.sort_unstable();
-        due
-    }
-
     /// The earliest filed peer deadline.
     pub(super) fn next_peer_deadline(&self) -> Option<Instant> {
-        let next = self.peer_timers.first().map(|(t, _)| *t);
+        let next = self.peer_timers.first();
         debug_assert_eq!(
             next,
             self.peers
